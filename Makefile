@@ -1,0 +1,54 @@
+# agentd — `make run` to start it, `make test` to check everything.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+NPM_STAMP := node_modules/.install-stamp
+BIN := node_modules/.bin
+TEST_FILES = $(shell find test -name '*.test.ts' | sort)
+# Test files run in parallel processes; each test starts its own servers.
+TEST_CONCURRENCY ?= 2
+
+.PHONY: install gen check-gen typecheck lint build test test-only run bench clean
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NPM_STAMP)
+
+## gen: regenerate gen/ from proto/ with buf + protoc-gen-es
+gen: install
+	$(BIN)/buf generate
+
+## check-gen: fail when gen/ differs from what `buf generate` writes
+check-gen: gen
+	@if [ -n "$$(git status --porcelain -- gen)" ]; then \
+		echo "gen/ is stale: run 'make gen' and commit the result" >&2; \
+		git status --porcelain -- gen >&2; exit 1; fi
+
+typecheck: install
+	$(BIN)/tsc -p tsconfig.json --noEmit
+
+lint: install
+	$(BIN)/buf lint
+	$(BIN)/eslint .
+
+build: install
+	$(BIN)/tsc -p tsconfig.build.json
+
+test: check-gen typecheck lint build test-only
+
+## test-only: run the tests against the current build
+test-only:
+	node --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) --test-reporter=spec $(TEST_FILES)
+
+## run: start agentd with the embedded upstream (no coderd needed)
+run: build
+	bin/agentd serve
+
+bench: build
+	@for f in bench/*.ts; do echo "== $$f"; node --import tsx "$$f"; done
+
+clean:
+	rm -rf dist

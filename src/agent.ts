@@ -1,0 +1,61 @@
+import type { Registry } from "prom-client";
+import type { Config } from "./config.js";
+import { prepareDataDir } from "./datadir.js";
+import { HttpServer } from "./http/server.js";
+import type { Logger } from "./log.js";
+import { createRegistry } from "./metrics.js";
+import type { Part } from "./part.js";
+
+/** Total time `stop` may take before the CLI gives up waiting. */
+export const SHUTDOWN_TIMEOUT_MS = 5000;
+
+/**
+ * The composition root: the only place that knows every part. It builds each
+ * part from the config, hands it the logger, registry and upstream client it
+ * needs, starts them in order and stops them in reverse.
+ */
+export class Agent {
+  readonly registry: Registry;
+  readonly http: HttpServer;
+  private readonly parts: Part[] = [];
+  private started: Part[] = [];
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.registry = createRegistry();
+    this.http = new HttpServer(config.httpAddr, log.child({ component: "http" }), this.registry);
+  }
+
+  async start(): Promise<void> {
+    await prepareDataDir(this.config.dataDir);
+    this.log.warn("no upstream configured yet: app status and boundary logs are not forwarded");
+    try {
+      for (const part of this.parts) {
+        await part.start();
+        this.started.push(part);
+      }
+      await this.http.listen();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.log.info({ dataDir: this.config.dataDir }, "agentd started");
+  }
+
+  /** Stops accepting requests first, then every part in reverse start order. */
+  async stop(): Promise<void> {
+    await this.http.close();
+    const parts = this.started.reverse();
+    this.started = [];
+    for (const part of parts) {
+      try {
+        await part.stop();
+      } catch (err) {
+        this.log.error({ err, part: part.name }, "part failed to stop cleanly");
+      }
+    }
+    this.log.info("agentd stopped");
+  }
+}

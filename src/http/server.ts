@@ -1,0 +1,225 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Registry } from "prom-client";
+import type { HostPort } from "../config.js";
+import { errnoCode, errorText, UsageError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { BodyError, writeError, writeJson } from "./json.js";
+
+/** Route parameters captured from `:name` segments. */
+export type Params = Record<string, string>;
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: Params, url: URL) => unknown;
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
+/** A named readiness condition reported by `/readyz`. */
+export type ReadinessCheck = () => boolean;
+
+/** How long `close` waits for in-flight requests before cutting them off. */
+const CLOSE_GRACE_MS = 3000;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: RouteHandler;
+}
+
+/**
+ * The one HTTP server of agentd: REST routes in Coder's shapes, WebSocket
+ * upgrades, Connect services, and the health and metrics endpoints. Parts
+ * register what they serve before `listen`.
+ */
+export class HttpServer {
+  private readonly routes: Route[] = [];
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+  private readonly connectRoutes: ((router: ConnectRouter) => void)[] = [];
+  private readonly readiness = new Map<string, ReadinessCheck>();
+  private server: http.Server | undefined;
+  private listening = false;
+
+  constructor(
+    private readonly addr: HostPort,
+    private readonly log: Logger,
+    private readonly registry: Registry,
+  ) {
+    this.route("GET", "/healthz", (_req, res) => writeJson(res, 200, { status: "ok" }));
+    this.route("GET", "/readyz", (_req, res) => this.serveReady(res));
+    this.route("GET", "/metrics", (_req, res) => this.serveMetrics(res));
+  }
+
+  /** Registers a REST route; `pattern` segments starting with `:` are parameters. */
+  route(method: string, pattern: string, handler: RouteHandler): void {
+    this.routes.push({ method, segments: splitPath(pattern), handler });
+  }
+
+  /** Registers a WebSocket (or other upgrade) endpoint at an exact path. */
+  upgrade(pathname: string, handler: UpgradeHandler): void {
+    this.upgrades.set(pathname, handler);
+  }
+
+  /** Registers Connect services (served with the Connect, gRPC and gRPC-Web protocols). */
+  connect(register: (router: ConnectRouter) => void): void {
+    this.connectRoutes.push(register);
+  }
+
+  /** Adds a condition `/readyz` requires. */
+  addReadinessCheck(name: string, check: ReadinessCheck): void {
+    this.readiness.set(name, check);
+  }
+
+  /** The bound address (useful with port 0). */
+  address(): HostPort {
+    const a = this.server?.address();
+    if (!a || typeof a === "string") return this.addr;
+    return { host: a.address, port: a.port };
+  }
+
+  async listen(): Promise<void> {
+    const connect = connectNodeAdapter({
+      routes: (router) => this.connectRoutes.forEach((register) => register(router)),
+      fallback: (req, res) => this.serveRoutes(req as IncomingMessage, res as ServerResponse),
+    });
+    const server = http.createServer((req, res) => {
+      connect(req, res);
+    });
+    server.on("upgrade", (req, socket, head) => this.serveUpgrade(req, socket, head));
+    server.on("clientError", (_err, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err) => reject(listenError(err, this.addr)));
+      server.listen(this.addr.port, this.addr.host, () => resolve());
+    });
+    server.on("error", (err) => this.log.error({ err }, "http server error"));
+    this.server = server;
+    this.listening = true;
+    this.log.info({ addr: this.address() }, "http server listening");
+  }
+
+  /** Stops accepting, lets in-flight requests finish briefly, then closes the rest. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.listening = false;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  private serveReady(res: ServerResponse): void {
+    const checks: Record<string, boolean> = { http: this.listening };
+    for (const [name, check] of this.readiness) checks[name] = safeCheck(check);
+    const ready = Object.values(checks).every(Boolean);
+    writeJson(res, ready ? 200 : 503, { ready, checks });
+  }
+
+  private async serveMetrics(res: ServerResponse): Promise<void> {
+    const body = await this.registry.metrics();
+    res.writeHead(200, { "Content-Type": this.registry.contentType });
+    res.end(body);
+  }
+
+  private serveRoutes(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://agentd");
+    const segments = splitPath(url.pathname);
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const params = matchSegments(route.segments, segments);
+      if (!params) continue;
+      pathMatched = true;
+      if (route.method !== req.method) continue;
+      Promise.resolve()
+        .then(() => route.handler(req, res, params, url))
+        .catch((err: unknown) => this.failRequest(res, err));
+      return;
+    }
+    if (pathMatched) {
+      res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8" });
+      res.end("Method Not Allowed\n");
+      return;
+    }
+    res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" });
+    res.end("404 page not found\n");
+  }
+
+  private failRequest(res: ServerResponse, err: unknown): void {
+    if (err instanceof BodyError) {
+      if (!res.headersSent) writeError(res, err.status, err.message);
+      return;
+    }
+    this.log.error({ err }, "request handler failed");
+    if (!res.headersSent) writeError(res, 500, "Internal error.", errorText(err));
+    else res.destroy();
+  }
+
+  private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", (err) => this.log.debug({ err }, "upgrade socket error"));
+    const url = new URL(req.url ?? "/", "http://agentd");
+    const handler = this.upgrades.get(url.pathname);
+    if (!handler) {
+      socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    try {
+      handler(req, socket, head, url);
+    } catch (err) {
+      this.log.error({ err }, "upgrade handler failed");
+      socket.destroy();
+    }
+  }
+}
+
+function splitPath(p: string): string[] {
+  return p.split("/").filter((s) => s !== "");
+}
+
+function matchSegments(pattern: string[], actual: string[]): Params | undefined {
+  if (pattern.length !== actual.length) return undefined;
+  const params: Params = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    const a = actual[i]!;
+    if (p.startsWith(":")) {
+      try {
+        params[p.slice(1)] = decodeURIComponent(a);
+      } catch {
+        params[p.slice(1)] = a;
+      }
+    } else if (p !== a) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+function safeCheck(check: ReadinessCheck): boolean {
+  try {
+    return check();
+  } catch {
+    return false;
+  }
+}
+
+function listenError(err: Error, addr: HostPort): Error {
+  const where = `${addr.host}:${addr.port}`;
+  switch (errnoCode(err)) {
+    case "EADDRINUSE":
+      return new UsageError("--http-addr", `${where} is already in use`);
+    case "EACCES":
+      return new UsageError("--http-addr", `no permission to listen on ${where}`);
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return new UsageError("--http-addr", `cannot listen on ${where}: address not available`);
+    default:
+      return err;
+  }
+}
