@@ -1,0 +1,61 @@
+import type { IncomingHttpHeaders } from "node:http";
+
+/** Header coderd sets on chat tool calls (workspacesdk.CoderChatIDHeader). */
+export const CHAT_ID_HEADER = "coder-chat-id";
+/** JSON array of the chat's ancestor chat ids, for sub-agent chats. */
+export const ANCESTOR_CHAT_IDS_HEADER = "coder-ancestor-chat-ids";
+
+const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+
+/** Who a request acts for. `chatId` is undefined for non-chat requests. */
+export interface ChatScope {
+  chatId: string | undefined;
+  ancestorChatIds: string[];
+}
+
+/**
+ * Canonical lowercase hyphenated form of a UUID (Go's uuid.Parse also accepts
+ * the `urn:uuid:` and braced forms), or undefined when it does not parse.
+ */
+export function canonicalUuid(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let v = value.trim();
+  if (/^urn:uuid:/i.test(v)) v = v.slice(9);
+  else if (v.startsWith("{") && v.endsWith("}")) v = v.slice(1, -1);
+  if (!UUID_RE.test(v)) return undefined;
+  const hex = v.replace(/-/g, "").toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Reads `Coder-Chat-Id` and `Coder-Ancestor-Chat-Ids`. A missing or
+ * unparseable chat id makes the request non-chat (no error); bad ancestor
+ * JSON means no ancestors, and bad entries are skipped.
+ */
+export function chatScope(headers: IncomingHttpHeaders): ChatScope {
+  const chatId = canonicalUuid(headerValue(headers, CHAT_ID_HEADER));
+  return { chatId, ancestorChatIds: parseAncestors(headerValue(headers, ANCESTOR_CHAT_IDS_HEADER)) };
+}
+
+function parseAncestors(raw: string | undefined): string[] {
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  const ids: string[] = [];
+  for (const entry of parsed) {
+    const id = typeof entry === "string" ? canonicalUuid(entry) : undefined;
+    if (id && id !== NIL_UUID && !ids.includes(id)) ids.push(id);
+  }
+  return ids;
+}
