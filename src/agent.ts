@@ -1,4 +1,6 @@
 import type { Registry } from "prom-client";
+import { DisconnectedUpstream } from "./coderd/disconnected.js";
+import type { Upstream } from "./coderd/upstream.js";
 import type { Config } from "./config.js";
 import { prepareDataDir } from "./datadir.js";
 import { HttpServer } from "./http/server.js";
@@ -17,6 +19,8 @@ export const SHUTDOWN_TIMEOUT_MS = 5000;
 export class Agent {
   readonly registry: Registry;
   readonly http: HttpServer;
+  /** The link to coderd (or the embedded upstream); every part calls coderd through it. */
+  readonly upstream: Upstream;
   private readonly parts: Part[] = [];
   private started: Part[] = [];
 
@@ -26,11 +30,13 @@ export class Agent {
   ) {
     this.registry = createRegistry();
     this.http = new HttpServer(config.httpAddr, log.child({ component: "http" }), this.registry);
+    this.upstream = new DisconnectedUpstream();
+    this.parts.push(this.upstream);
   }
 
   async start(): Promise<void> {
     await prepareDataDir(this.config.dataDir);
-    this.log.warn("no upstream configured yet: app status and boundary logs are not forwarded");
+    this.log.info({ upstream: this.upstream.description }, "upstream selected");
     try {
       for (const part of this.parts) {
         await part.start();

@@ -1,0 +1,36 @@
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
+import type { AgentClient, Upstream } from "./upstream.js";
+
+/** Error text Coder's agent socket returns when there is no coderd connection. */
+export const NOT_CONNECTED_MESSAGE = "agent not connected to coderd";
+
+function notConnected(): never {
+  throw new ConnectError(NOT_CONNECTED_MESSAGE, Code.Unavailable);
+}
+
+/** An upstream that is never connected: every call fails with Unavailable. */
+export class DisconnectedUpstream implements Upstream {
+  readonly name = "upstream";
+  readonly description = "none";
+  readonly client: AgentClient = createClient(
+    AgentService,
+    createRouterTransport(({ service }) =>
+      service(AgentService, {
+        createSubAgent: notConnected,
+        deleteSubAgent: notConnected,
+        listSubAgents: notConnected,
+        reportBoundaryLogs: notConnected,
+        updateAppStatus: notConnected,
+      }),
+    ),
+  );
+
+  isConnected(): boolean {
+    return false;
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+}
