@@ -5,6 +5,8 @@ SHELL := bash
 
 NPM_STAMP := node_modules/.install-stamp
 BIN := node_modules/.bin
+# buf runs protoc-gen-es from node_modules/.bin.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 # Test files run in parallel processes; each test starts its own servers.
 TEST_CONCURRENCY ?= 2
