@@ -43,7 +43,10 @@ test: check-gen typecheck lint build test-only
 
 ## test-only: run the tests against the current build
 test-only:
-	node --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) --test-reporter=spec $(TEST_FILES)
+	node --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) \
+		--test-reporter=spec --test-reporter-destination=stdout \
+		--test-reporter=./test/helpers/summary-reporter.mjs --test-reporter-destination=stdout \
+		$(TEST_FILES)
 
 ## run: start agentd with the embedded upstream (no coderd needed)
 run: build
