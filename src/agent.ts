@@ -1,5 +1,6 @@
 import type { Registry } from "prom-client";
 import { DisconnectedUpstream } from "./coderd/disconnected.js";
+import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
 import type { Config } from "./config.js";
 import { prepareDataDir } from "./datadir.js";
@@ -30,7 +31,9 @@ export class Agent {
   ) {
     this.registry = createRegistry();
     this.http = new HttpServer(config.httpAddr, log.child({ component: "http" }), this.registry);
-    this.upstream = new DisconnectedUpstream();
+    this.upstream = config.coderUrl
+      ? new DisconnectedUpstream()
+      : new EmbeddedUpstream(config.dataDir, log.child({ component: "upstream" }));
     this.parts.push(this.upstream);
   }
 

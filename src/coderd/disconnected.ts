@@ -1,5 +1,6 @@
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
+import { createInProcessTransport } from "./in-process-transport.js";
 import type { AgentClient, Upstream } from "./upstream.js";
 
 /** Error text Coder's agent socket returns when there is no coderd connection. */
@@ -15,15 +16,13 @@ export class DisconnectedUpstream implements Upstream {
   readonly description = "none";
   readonly client: AgentClient = createClient(
     AgentService,
-    createRouterTransport(({ service }) =>
-      service(AgentService, {
-        createSubAgent: notConnected,
-        deleteSubAgent: notConnected,
-        listSubAgents: notConnected,
-        reportBoundaryLogs: notConnected,
-        updateAppStatus: notConnected,
-      }),
-    ),
+    createInProcessTransport(AgentService, {
+      createSubAgent: notConnected,
+      deleteSubAgent: notConnected,
+      listSubAgents: notConnected,
+      reportBoundaryLogs: notConnected,
+      updateAppStatus: notConnected,
+    }),
   );
 
   isConnected(): boolean {
