@@ -10,6 +10,8 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 # Test files run in parallel processes; each test starts its own servers.
 TEST_CONCURRENCY ?= 2
+# A test that hangs fails after this long instead of stalling the run.
+TEST_TIMEOUT_MS ?= 180000
 
 .PHONY: install gen check-gen typecheck lint build test test-only run bench clean
 
@@ -43,7 +45,7 @@ test: check-gen typecheck lint build test-only
 
 ## test-only: run the tests against the current build
 test-only:
-	node --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) \
+	node --import tsx --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=$(TEST_TIMEOUT_MS) \
 		--test-reporter=spec --test-reporter-destination=stdout \
 		--test-reporter=./test/helpers/summary-reporter.mjs --test-reporter-destination=stdout \
 		$(TEST_FILES)
