@@ -1,0 +1,39 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
+import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
+import type { Upstream } from "../coderd/upstream.js";
+import { DrpcServer } from "../drpc/server.js";
+import type { Logger } from "../log.js";
+import type { Part } from "../part.js";
+import { agentSocketService } from "./service.js";
+import { AgentSocketServer } from "./socket-server.js";
+import { subAgentProxy } from "./subagent-proxy.js";
+import { UnitGraph } from "./unit-graph.js";
+
+/**
+ * The agent socket part: one unit graph, Coder's AgentSocket service and the
+ * sub-agent relay, served with dRPC on the unix socket at `socketPath`.
+ * `service` is exposed so the composition root can also mount it on HTTP.
+ */
+export class AgentSocketPart implements Part {
+  readonly name = "agent-socket";
+  readonly graph = new UnitGraph();
+  readonly service: ServiceImpl<typeof AgentSocket>;
+  private readonly server: AgentSocketServer;
+
+  constructor(socketPath: string, upstream: Upstream, log: Logger) {
+    this.service = agentSocketService(this.graph, upstream, log);
+    const drpc = new DrpcServer({ log });
+    drpc.register(AgentSocket, this.service);
+    drpc.register(AgentService, subAgentProxy(upstream));
+    this.server = new AgentSocketServer(socketPath, drpc, log);
+  }
+
+  async start(): Promise<void> {
+    await this.server.listen();
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close();
+  }
+}
