@@ -1,0 +1,243 @@
+import { EventEmitter } from "node:events";
+import type { Duplex } from "node:stream";
+import {
+  encodeHeader,
+  Flag,
+  FrameReader,
+  FrameType,
+  GoAwayCode,
+  INITIAL_WINDOW,
+  YamuxProtocolError,
+  type Header,
+} from "./frame.js";
+import { YamuxStream, type StreamLink } from "./stream.js";
+
+/** hashicorp/yamux DefaultConfig KeepAliveInterval. */
+export const KEEPALIVE_INTERVAL_MS = 30_000;
+/** hashicorp/yamux DefaultConfig ConnectionWriteTimeout, which also bounds a keepalive ping's answer. */
+export const KEEPALIVE_TIMEOUT_MS = 10_000;
+/** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
+export const MAX_INBOUND_STREAMS = 1024;
+
+export interface YamuxSessionOptions {
+  /** The client opens odd stream ids, the server even ones (spec.md "StreamID Field"). */
+  client: boolean;
+  /** Called for every stream the peer opens; without it such streams are reset. */
+  onStream?: (stream: YamuxStream) => void;
+  /** Ping interval; 0 turns keepalive off. */
+  keepAliveIntervalMs?: number;
+  /** How long a ping may go unanswered before the session is closed. */
+  keepAliveTimeoutMs?: number;
+}
+
+interface Ping {
+  resolve: (rttMs: number) => void;
+  reject: (err: Error) => void;
+  sent: number;
+  timer: NodeJS.Timeout;
+}
+
+interface Events {
+  /** The session ended; `err` says why when it was not a normal close. */
+  close: [Error | undefined];
+}
+
+/**
+ * A yamux session over any byte stream (a WebSocket, a socket): opens and
+ * accepts streams, answers and sends keepalive pings, and tears every
+ * stream down when the transport goes away.
+ */
+export class YamuxSession extends EventEmitter<Events> implements StreamLink {
+  private readonly streams = new Map<number, YamuxStream>();
+  private readonly reader = new FrameReader(INITIAL_WINDOW);
+  private readonly pings = new Map<number, Ping>();
+  private readonly keepAlive: NodeJS.Timeout | undefined;
+  private nextId: number;
+  private nextPing = 0;
+  private remoteGoAway = false;
+  private shutdown = false;
+  private corked = false;
+  /** A Data frame whose FIN/RST applies once its payload has arrived. */
+  private deferredFlags = 0;
+
+  constructor(
+    private readonly conn: Duplex,
+    private readonly opts: YamuxSessionOptions,
+  ) {
+    super();
+    this.nextId = opts.client ? 1 : 2;
+    conn.on("data", (chunk: Buffer) => this.onData(chunk));
+    conn.on("error", (err) => this.terminate(err));
+    conn.on("end", () => this.terminate(new Error("yamux: connection ended")));
+    conn.on("close", () => this.terminate(new Error("yamux: connection closed")));
+    const interval = opts.keepAliveIntervalMs ?? KEEPALIVE_INTERVAL_MS;
+    if (interval > 0) {
+      this.keepAlive = setInterval(() => this.ping().catch(() => undefined), interval);
+      this.keepAlive.unref();
+    }
+  }
+
+  /** True once the session has ended. */
+  get closed(): boolean {
+    return this.shutdown;
+  }
+
+  /** Streams currently open. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Opens a stream; data may be written at once, before the peer's ACK (spec.md "Opening a stream"). */
+  open(): YamuxStream {
+    if (this.shutdown) throw new Error("yamux: session shutdown");
+    if (this.remoteGoAway) throw new Error("yamux: remote end is not accepting connections");
+    const stream = new YamuxStream(this, this.nextId, Flag.SYN);
+    this.nextId += 2;
+    this.streams.set(stream.id, stream);
+    stream.announce();
+    return stream;
+  }
+
+  /** Sends a ping and resolves with the round trip in milliseconds; no answer in time closes the session. */
+  ping(): Promise<number> {
+    if (this.shutdown) return Promise.reject(new Error("yamux: session shutdown"));
+    const id = this.nextPing;
+    this.nextPing = (this.nextPing + 1) >>> 0;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.close(new Error("yamux: keepalive timeout")),
+        this.opts.keepAliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
+      );
+      timer.unref();
+      this.pings.set(id, { resolve, reject, sent: Date.now(), timer });
+      this.sendFrame({ type: FrameType.Ping, flags: Flag.SYN, streamId: 0, length: id });
+    });
+  }
+
+  /** Sends Go Away (normal, or protocol error when `err` is one), ends the transport and every stream. */
+  close(err?: Error): void {
+    if (this.shutdown) return;
+    const code = err instanceof YamuxProtocolError ? GoAwayCode.ProtocolError : GoAwayCode.Normal;
+    this.sendFrame({ type: FrameType.GoAway, flags: 0, streamId: 0, length: code });
+    // end() flushes the corked Go Away before the transport closes.
+    this.conn.end();
+    this.terminate(err, false);
+  }
+
+  sendFrame(header: Header, data?: Buffer): boolean {
+    if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return true;
+    // Frames written in one tick leave as one transport write (one WebSocket message).
+    if (!this.corked) {
+      this.corked = true;
+      this.conn.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.conn.uncork();
+      });
+    }
+    let ok = this.conn.write(encodeHeader(header));
+    if (data && data.length > 0) ok = this.conn.write(data);
+    return ok;
+  }
+
+  whenDrained(fn: () => void): void {
+    if (this.shutdown || !this.conn.writableNeedDrain) return fn();
+    this.conn.once("drain", fn);
+    this.once("close", fn);
+  }
+
+  forget(id: number): void {
+    this.streams.delete(id);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.shutdown) return;
+    try {
+      for (const ev of this.reader.push(chunk)) {
+        if ("header" in ev) this.onHeader(ev.header);
+        else this.onPayload(ev.streamId, ev.data, ev.last);
+      }
+    } catch (err) {
+      this.close(err as Error);
+    }
+  }
+
+  private onHeader(h: Header): void {
+    switch (h.type) {
+      case FrameType.Ping:
+        if (h.flags & Flag.SYN) this.sendFrame({ type: FrameType.Ping, flags: Flag.ACK, streamId: 0, length: h.length });
+        else this.onPong(h.length);
+        return;
+      case FrameType.GoAway:
+        this.remoteGoAway = true;
+        if (h.length !== GoAwayCode.Normal) this.terminate(new Error(`yamux: remote go away with code ${h.length}`));
+        return;
+      case FrameType.WindowUpdate: {
+        const stream = this.streamFor(h);
+        if (!stream) return;
+        stream.grant(h.length);
+        stream.applyFlags(h.flags);
+        return;
+      }
+      case FrameType.Data: {
+        const stream = this.streamFor(h);
+        stream?.applyFlags(h.flags & Flag.ACK);
+        this.deferredFlags = h.flags & (Flag.FIN | Flag.RST);
+        if (h.length === 0) this.applyDeferred(h.streamId);
+        return;
+      }
+    }
+  }
+
+  private onPayload(streamId: number, data: Buffer, last: boolean): void {
+    const stream = this.streams.get(streamId);
+    if (stream && !stream.receive(data)) throw new YamuxProtocolError(`stream ${streamId} overran its receive window`);
+    if (last) this.applyDeferred(streamId);
+  }
+
+  private applyDeferred(streamId: number): void {
+    const flags = this.deferredFlags;
+    this.deferredFlags = 0;
+    if (flags) this.streams.get(streamId)?.applyFlags(flags);
+  }
+
+  /** The stream a Data or Window Update frame is for, accepting it first when it carries SYN. */
+  private streamFor(h: Header): YamuxStream | undefined {
+    if (!(h.flags & Flag.SYN)) return this.streams.get(h.streamId);
+    if (this.streams.has(h.streamId)) throw new YamuxProtocolError(`duplicate stream ${h.streamId}`);
+    const onStream = this.opts.onStream;
+    if (!onStream || this.streams.size >= MAX_INBOUND_STREAMS) {
+      this.sendFrame({ type: FrameType.WindowUpdate, flags: Flag.RST, streamId: h.streamId, length: 0 });
+      return undefined;
+    }
+    const stream = new YamuxStream(this, h.streamId, Flag.ACK);
+    this.streams.set(stream.id, stream);
+    stream.announce();
+    onStream(stream);
+    return stream;
+  }
+
+  private onPong(id: number): void {
+    const ping = this.pings.get(id);
+    if (!ping) return;
+    this.pings.delete(id);
+    clearTimeout(ping.timer);
+    ping.resolve(Date.now() - ping.sent);
+  }
+
+  private terminate(err: Error | undefined, destroyConn = true): void {
+    if (this.shutdown) return;
+    this.shutdown = true;
+    clearInterval(this.keepAlive);
+    const streamErr = err ?? new Error("yamux: session shutdown");
+    for (const ping of this.pings.values()) {
+      clearTimeout(ping.timer);
+      ping.reject(streamErr);
+    }
+    this.pings.clear();
+    for (const stream of [...this.streams.values()]) stream.abort(streamErr);
+    this.streams.clear();
+    if (destroyConn && !this.conn.destroyed) this.conn.destroy();
+    this.emit("close", err);
+  }
+}

@@ -1,0 +1,255 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import net from "node:net";
+import { afterEach, describe, test } from "node:test";
+import { INITIAL_WINDOW } from "../../src/coderd/yamux/frame.js";
+import { YamuxSession } from "../../src/coderd/yamux/session.js";
+import type { YamuxStream } from "../../src/coderd/yamux/stream.js";
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
+
+/** A connected pair of loopback TCP sockets. */
+async function socketPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = once(server, "connection") as Promise<[net.Socket]>;
+  const client = net.connect(port, "127.0.0.1");
+  await once(client, "connect");
+  const [peer] = await accepted;
+  server.close();
+  client.setNoDelay(true);
+  peer.setNoDelay(true);
+  return [client, peer];
+}
+
+/** Collects bytes from a raw socket until at least `n` have arrived. */
+function readBytes(sock: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const got: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      got.push(c);
+      size += c.length;
+      if (size >= n) {
+        sock.off("data", onData);
+        resolve(Buffer.concat(got));
+      }
+    };
+    sock.on("data", onData);
+    sock.once("error", reject);
+  });
+}
+
+function readAll(stream: YamuxStream): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const got: Buffer[] = [];
+    stream.on("data", (c: Buffer) => got.push(c));
+    stream.once("end", () => resolve(Buffer.concat(got)));
+    stream.once("error", reject);
+  });
+}
+
+/** Waits until `cond` holds, checking every 10 ms, for up to 10 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), "condition not met in time");
+}
+
+/** Streams outlive some tests; their teardown errors are not what those tests check. */
+function quiet(stream: YamuxStream): YamuxStream {
+  return stream.on("error", () => undefined);
+}
+
+const sockets: net.Socket[] = [];
+async function pair(): Promise<[net.Socket, net.Socket]> {
+  const p = await socketPair();
+  sockets.push(...p);
+  return p;
+}
+afterEach(() => sockets.splice(0).forEach((s) => s.destroy()));
+
+describe("yamux framing matches hashicorp/yamux", () => {
+  test("a client opening a stream and writing 'hi' sends SYN window update then a data frame", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    stream.write("hi");
+    const bytes = await readBytes(raw, 26);
+    assert.deepEqual(
+      bytes,
+      hex("00 01 0001 00000001 00000000" + "00 00 0000 00000001 00000002" + "6869"),
+    );
+    assert.equal(quiet(session.open()).id, 3, "client stream ids are odd");
+  });
+
+  test("a client stream reads data split byte by byte, then ends on the server's FIN", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    const body = readAll(stream);
+    const frames = hex("00 01 0002 00000001 00000000" + "00 00 0000 00000001 00000005" + "68656c6c6f" + "00 01 0004 00000001 00000000");
+    for (const b of frames) raw.write(Buffer.from([b]));
+    assert.equal((await body).toString(), "hello");
+  });
+
+  test("a FIN carried on a data frame ends the stream after its payload", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    const body = readAll(stream);
+    raw.write(hex("00 00 0006 00000001 00000002 6f6b"));
+    assert.equal((await body).toString(), "ok");
+  });
+
+  test("end() sends FIN as a window update", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    stream.end();
+    const bytes = await readBytes(raw, 24);
+    assert.deepEqual(bytes.subarray(12), hex("00 01 0004 00000001 00000000"));
+  });
+
+  test("a server accepts a SYN with an ACK window update and sees the client's data", async () => {
+    const [raw, b] = await pair();
+    const accepted: YamuxStream[] = [];
+    new YamuxSession(b, { client: false, keepAliveIntervalMs: 0, onStream: (s) => accepted.push(quiet(s)) });
+    raw.write(hex("00 01 0001 00000001 00000000" + "00 00 0000 00000001 00000002 6869"));
+    const bytes = await readBytes(raw, 12);
+    assert.deepEqual(bytes, hex("00 01 0002 00000001 00000000"));
+    assert.equal(accepted.length, 1);
+    const [first] = await once(accepted[0]!, "data");
+    assert.equal((first as Buffer).toString(), "hi");
+  });
+
+  test("a ping SYN is answered with a ping ACK echoing its opaque value", async () => {
+    const [a, raw] = await pair();
+    new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    raw.write(hex("00 02 0001 00000000 0000abcd"));
+    assert.deepEqual(await readBytes(raw, 12), hex("00 02 0002 00000000 0000abcd"));
+  });
+
+  test("RST from the peer fails the stream", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    const failed = once(stream, "error");
+    raw.write(hex("00 01 0008 00000001 00000000"));
+    const [err] = await failed;
+    assert.match((err as Error).message, /reset/);
+    assert.equal(session.streamCount, 0);
+  });
+
+  test("Go Away stops new streams", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    raw.write(hex("00 03 0000 00000000 00000000"));
+    await until(() => {
+      try {
+        quiet(session.open());
+        return false;
+      } catch (err) {
+        return /not accepting/.test((err as Error).message);
+      }
+    });
+  });
+
+  test("a bad version closes the session with a protocol-error Go Away", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const closed = once(session, "close");
+    raw.write(hex("01 00 0000 00000001 00000000"));
+    assert.deepEqual(await readBytes(raw, 12), hex("00 03 0000 00000000 00000001"));
+    await closed;
+    assert.throws(() => session.open(), /shutdown/);
+  });
+
+  test("data beyond the receive window is a protocol error", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    quiet(session.open());
+    const closed = once(session, "close");
+    const big = Buffer.alloc(12);
+    big.writeUInt32BE(1, 4);
+    big.writeUInt32BE(INITIAL_WINDOW + 1, 8);
+    raw.write(big);
+    const [err] = await closed;
+    assert.match((err as Error).message, /exceeds the window/);
+  });
+
+  test("an unanswered keepalive ping closes the session", async () => {
+    const [a] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 20, keepAliveTimeoutMs: 100 });
+    const [err] = await once(session, "close");
+    assert.match((err as Error).message, /keepalive timeout/);
+  });
+});
+
+describe("yamux sessions talking to each other", () => {
+  test("flow control carries 3 MiB each way on one stream, well past the 256 KiB window", async () => {
+    const [a, b] = await pair();
+    new YamuxSession(b, {
+      client: false,
+      keepAliveIntervalMs: 0,
+      onStream: (s) => s.pipe(s),
+    });
+    const client = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = client.open();
+    const payload = Buffer.alloc(3 << 20);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 7919) & 0xff;
+    const echoed = readAll(stream);
+    stream.end(payload);
+    assert.ok((await echoed).equals(payload));
+  });
+
+  test("a slow reader holds the sender at the window instead of buffering without bound", async () => {
+    const [a, b] = await pair();
+    let serverStream: YamuxStream | undefined;
+    new YamuxSession(b, { client: false, keepAliveIntervalMs: 0, onStream: (s) => (serverStream = quiet(s)) });
+    const client = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(client.open());
+    stream.write(Buffer.alloc(1 << 20));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(serverStream);
+    assert.ok(serverStream.readableLength <= INITIAL_WINDOW, `buffered ${serverStream.readableLength}`);
+    let total = 0;
+    serverStream.on("data", (c: Buffer) => (total += c.length));
+    await until(() => total === 1 << 20);
+  });
+
+  test("many concurrent streams each get their own bytes back", async () => {
+    const [a, b] = await pair();
+    new YamuxSession(b, { client: false, keepAliveIntervalMs: 0, onStream: (s) => s.pipe(s) });
+    const client = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const s = client.open();
+        const body = readAll(s);
+        s.end(`stream ${i}`);
+        return (await body).toString();
+      }),
+    );
+    assert.deepEqual(results, Array.from({ length: 50 }, (_, i) => `stream ${i}`));
+    await until(() => client.streamCount === 0);
+  });
+
+  test("pings round-trip between sessions", async () => {
+    const [a, b] = await pair();
+    new YamuxSession(b, { client: false, keepAliveIntervalMs: 0 });
+    const client = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    assert.ok((await client.ping()) >= 0);
+  });
+
+  test("the transport closing fails open streams", async () => {
+    const [a, b] = await pair();
+    new YamuxSession(b, { client: false, keepAliveIntervalMs: 0, onStream: () => undefined });
+    const client = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = client.open();
+    const failed = once(stream, "error");
+    b.destroy();
+    await failed;
+    assert.equal(client.closed, true);
+  });
+});
