@@ -1,0 +1,123 @@
+import type { Registry } from "prom-client";
+import { errorText } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Part } from "../part.js";
+import type { BoundaryFrameMessage } from "./codec.js";
+import { Forwarder, type BoundaryLogsClient, type ForwarderTiming } from "./forwarder.js";
+import { BoundaryMetrics, type SpoolStats } from "./metrics.js";
+import { MAX_CONNECTIONS, SocketServer } from "./socket-server.js";
+import { Spool, type Clock } from "./spool.js";
+
+/** How long stop waits for queued batches to reach the upstream before spooling them (within the agent's 5 s). */
+export const FLUSH_TIMEOUT_MS = 2_000;
+
+/** Everything the proxy is built from. */
+export interface BoundaryProxyOptions extends ForwarderTiming {
+  /** Unix socket path boundary dials (`--boundary-socket`). */
+  socketPath: string;
+  /** Data dir holding the spool; undefined runs without one (Coder's drop-on-overflow behaviour). */
+  dataDir: string | undefined;
+  registry: Registry;
+  log: Logger;
+  /** The upstream Agent API client (`agent.upstream.client`). */
+  client: BoundaryLogsClient;
+  /** Bound on spooled bytes (`--boundary-spool-bytes`). */
+  spoolMaxBytes: number;
+  maxConnections?: number;
+  clock?: Clock;
+}
+
+const EMPTY_SPOOL: SpoolStats = { batches: 0, bytes: 0, oldestAgeSeconds: 0 };
+
+/**
+ * Coder's boundary log proxy: reads audit-log frames from boundary on a unix
+ * socket and forwards each batch to coderd with ReportBoundaryLogs, keeping
+ * what the upstream cannot take yet in a durable spool.
+ */
+export class BoundaryProxy implements Part {
+  readonly name = "boundary";
+  readonly metrics: BoundaryMetrics;
+  private readonly server: SocketServer;
+  private spool: Spool | undefined;
+  private forwarder: Forwarder | undefined;
+  private startError: string | undefined;
+
+  constructor(private readonly opts: BoundaryProxyOptions) {
+    this.metrics = new BoundaryMetrics(opts.registry, () => this.spool?.stats() ?? EMPTY_SPOOL);
+    this.server = new SocketServer(
+      opts.socketPath,
+      {
+        onMessage: (message) => this.dispatch(message),
+        onConnectionsChanged: (open) => this.metrics.connections.set(open),
+        onRefused: () => this.metrics.connectionsRefused.inc(),
+      },
+      opts.log,
+      opts.maxConnections ?? MAX_CONNECTIONS,
+    );
+  }
+
+  /** True while the socket accepts connections (the `/readyz` check). */
+  ready(): boolean {
+    return this.server.listening;
+  }
+
+  /** Why the socket is not listening, if it failed to start. */
+  get failure(): string | undefined {
+    return this.startError;
+  }
+
+  /** Opens the spool and the socket. Neither failing stops the agent: each is logged. */
+  async start(): Promise<void> {
+    this.spool = this.openSpool();
+    this.forwarder = new Forwarder({ ...this.opts, metrics: this.metrics, spool: this.spool });
+    this.forwarder.start();
+    try {
+      await this.server.listen();
+      this.opts.log.info({ socket: this.opts.socketPath }, "boundary log proxy listening");
+    } catch (err) {
+      this.startError = errorText(err);
+      this.opts.log.error(
+        { socket: this.opts.socketPath, err: this.startError },
+        "boundary log proxy failed to start; boundary logs will not be received",
+      );
+    }
+  }
+
+  /** Closes the socket, flushes the queue to the upstream or the spool, closes the spool. */
+  async stop(): Promise<void> {
+    await this.server.close();
+    await this.forwarder?.shutdown(FLUSH_TIMEOUT_MS);
+    this.forwarder = undefined;
+    const spooled = this.spool?.batches ?? 0;
+    this.spool?.close();
+    this.spool = undefined;
+    if (spooled > 0) this.opts.log.info({ batches: spooled }, "boundary log batches kept in the spool");
+  }
+
+  private openSpool(): Spool | undefined {
+    if (this.opts.dataDir === undefined) return undefined;
+    try {
+      const spool = Spool.inDataDir(this.opts.dataDir, this.opts.spoolMaxBytes, this.opts.clock);
+      if (spool.batches > 0) this.opts.log.info({ batches: spool.batches }, "boundary spool holds undelivered batches");
+      return spool;
+    } catch (err) {
+      this.opts.log.error({ err: errorText(err) }, "boundary spool unavailable; overflow and failed forwards are dropped");
+      return undefined;
+    }
+  }
+
+  private dispatch(message: BoundaryFrameMessage): void {
+    if (message.kind === "logs") {
+      this.forwarder?.enqueue(message.request);
+      return;
+    }
+    if (message.kind !== "status") return;
+    const { droppedChannelFull, droppedBatchFull } = message.status;
+    if (droppedChannelFull > 0n) {
+      this.metrics.logsDropped.inc({ reason: "boundary_channel_full" }, Number(droppedChannelFull));
+    }
+    if (droppedBatchFull > 0n) {
+      this.metrics.logsDropped.inc({ reason: "boundary_batch_full" }, Number(droppedBatchFull));
+    }
+  }
+}

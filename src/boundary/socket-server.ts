@@ -1,0 +1,119 @@
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { errnoCode, errorText } from "../errors.js";
+import type { Logger } from "../log.js";
+import { decodeFrameMessage, FrameDecoder, FrameError, type BoundaryFrameMessage } from "./codec.js";
+
+/**
+ * Boundary connections served at once; past it a new connection is closed on
+ * accept (agentd's own bound: one boundary process holds one connection, so
+ * this leaves ample room while keeping file descriptors bounded).
+ */
+export const MAX_CONNECTIONS = 1024;
+
+/** What the server tells its owner. */
+export interface SocketServerEvents {
+  /** A decoded frame; called synchronously from the socket's data handler. */
+  onMessage(message: BoundaryFrameMessage): void;
+  onConnectionsChanged(open: number): void;
+  onRefused(): void;
+}
+
+/**
+ * The unix socket boundary writes frames to: one reader per connection,
+ * framing errors close that connection only, undecodable bodies are skipped.
+ */
+export class SocketServer {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly events: SocketServerEvents,
+    private readonly log: Logger,
+    private readonly maxConnections = MAX_CONNECTIONS,
+  ) {}
+
+  /** True while accepting connections. */
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
+  /** Removes a stale socket file and listens; rejects with the reason it could not. */
+  async listen(): Promise<void> {
+    const dir = path.dirname(this.socketPath);
+    if (!fs.existsSync(dir)) throw new Error(`socket directory ${dir} does not exist`);
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") throw err;
+    }
+    const server = net.createServer((socket) => this.serve(socket));
+    server.maxConnections = this.maxConnections;
+    server.on("drop", () => this.events.onRefused());
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.socketPath, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => this.log.warn({ err: errorText(err) }, "boundary socket accept error"));
+    this.server = server;
+  }
+
+  /** Stops accepting, closes every connection and removes the socket file. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") this.log.warn({ err: errorText(err) }, "could not remove boundary socket");
+    }
+  }
+
+  private serve(socket: net.Socket): void {
+    this.sockets.add(socket);
+    this.events.onConnectionsChanged(this.sockets.size);
+    const decoder = new FrameDecoder();
+    socket.on("error", (err) => this.log.debug({ err: errorText(err) }, "boundary connection error"));
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      this.events.onConnectionsChanged(this.sockets.size);
+    });
+    socket.on("data", (chunk: Buffer) => {
+      decoder.push(chunk);
+      this.readFrames(socket, decoder);
+    });
+  }
+
+  private readFrames(socket: net.Socket, decoder: FrameDecoder): void {
+    while (!socket.destroyed) {
+      let frame;
+      try {
+        frame = decoder.next();
+      } catch (err) {
+        if (!(err instanceof FrameError)) throw err;
+        this.log.warn({ err: err.message }, "read frame error");
+        socket.destroy();
+        return;
+      }
+      if (!frame) return;
+      let message: BoundaryFrameMessage;
+      try {
+        message = decodeFrameMessage(frame);
+      } catch (err) {
+        this.log.warn({ err: errorText(err), tag: frame.tag }, "read frame error");
+        continue;
+      }
+      if (message.kind === "unknown") this.log.warn({ tag: frame.tag }, "unknown boundary message variant");
+      else this.events.onMessage(message);
+    }
+  }
+}

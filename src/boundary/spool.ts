@@ -1,0 +1,150 @@
+import path from "node:path";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import Database from "better-sqlite3";
+import {
+  ReportBoundaryLogsRequestSchema,
+  type ReportBoundaryLogsRequest,
+} from "../../gen/coder/agent/v2/agent_pb.js";
+import type { SpoolStats } from "./metrics.js";
+
+/** File name of the spool's database inside the data dir. */
+export const SPOOL_DB_FILE = "boundary-spool.db";
+
+/** A spooled batch: its position in the spool and the request as received. */
+export interface SpooledBatch {
+  id: number;
+  request: ReportBoundaryLogsRequest;
+  /** Encoded size, as counted against the bound. */
+  bytes: number;
+}
+
+/** Reads the current time in milliseconds; handed in so tests can move it. */
+export type Clock = () => number;
+
+interface Row {
+  id: number;
+  request: Buffer;
+}
+
+/**
+ * A bounded, durable FIFO of boundary log batches in SQLite in the data dir.
+ *
+ * Durability: WAL journal with `synchronous = NORMAL`. A batch is in the WAL
+ * file when `append` returns, so it survives the agent being killed (even
+ * with SIGKILL); SQLite's WAL frame checksums detect a torn last write after
+ * a crash and roll it back on open, so a half-written batch is skipped, never
+ * delivered garbled. Only a power loss or kernel crash may lose the batches
+ * of the last moments, because WAL commits are not fsynced one by one (a
+ * checkpoint fsyncs). Row ids order the batches; `prepend` uses ids below the
+ * current head so a batch whose forward failed goes back in front.
+ */
+export class Spool {
+  private readonly db: Database.Database;
+  private readonly insertAt: Database.Statement;
+  private readonly insertTail: Database.Statement;
+  private readonly selectHead: Database.Statement;
+  private readonly selectOldest: Database.Statement;
+  private readonly deleteOne: Database.Statement;
+  private count: number;
+  private size: number;
+
+  constructor(
+    file: string,
+    private readonly maxBytes: number,
+    private readonly now: Clock = Date.now,
+  ) {
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS batches (
+        id INTEGER PRIMARY KEY,
+        spooled_at INTEGER NOT NULL,
+        request BLOB NOT NULL
+      )`);
+    this.insertAt = this.db.prepare("INSERT INTO batches (id, spooled_at, request) VALUES (?, ?, ?)");
+    this.insertTail = this.db.prepare("INSERT INTO batches (spooled_at, request) VALUES (?, ?)");
+    this.selectHead = this.db.prepare("SELECT id, request FROM batches ORDER BY id LIMIT ?");
+    this.selectOldest = this.db.prepare("SELECT MIN(spooled_at) AS t FROM batches");
+    this.deleteOne = this.db.prepare("DELETE FROM batches WHERE id = ?");
+    const totals = this.db
+      .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(request)), 0) AS bytes FROM batches")
+      .get() as { n: number; bytes: number };
+    this.count = totals.n;
+    this.size = totals.bytes;
+  }
+
+  /** Opens (creating if needed) the spool of a data dir. */
+  static inDataDir(dataDir: string, maxBytes: number, now?: Clock): Spool {
+    return new Spool(path.join(dataDir, SPOOL_DB_FILE), maxBytes, now);
+  }
+
+  /** Batches waiting. */
+  get batches(): number {
+    return this.count;
+  }
+
+  /**
+   * Appends batches at the tail, oldest first, in one transaction. Stops at
+   * the first that would take the spool past its byte bound and returns the
+   * batches that did not fit.
+   */
+  append(requests: readonly ReportBoundaryLogsRequest[]): ReportBoundaryLogsRequest[] {
+    const encoded = requests.map((r) => toBinary(ReportBoundaryLogsRequestSchema, r));
+    let fits = 0;
+    let bytes = this.size;
+    while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
+    if (fits > 0) {
+      const at = this.now();
+      this.db.transaction(() => {
+        for (let i = 0; i < fits; i++) this.insertTail.run(at, encoded[i]);
+      })();
+      this.count += fits;
+      this.size = bytes;
+    }
+    return requests.slice(fits);
+  }
+
+  /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
+  prepend(request: ReportBoundaryLogsRequest): boolean {
+    const bytes = toBinary(ReportBoundaryLogsRequestSchema, request);
+    if (this.size + bytes.length > this.maxBytes) return false;
+    const head = this.selectHead.get(1) as Row | undefined;
+    this.insertAt.run((head?.id ?? 1) - 1, this.now(), bytes);
+    this.count += 1;
+    this.size += bytes.length;
+    return true;
+  }
+
+  /** Up to `limit` batches from the head, oldest first, left in place. */
+  peek(limit: number): SpooledBatch[] {
+    const rows = this.selectHead.all(limit) as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      request: fromBinary(ReportBoundaryLogsRequestSchema, r.request),
+      bytes: r.request.length,
+    }));
+  }
+
+  /** Removes a delivered batch. */
+  remove(batch: SpooledBatch): void {
+    const row = this.deleteOne.run(batch.id);
+    if (row.changes === 0) return;
+    this.count -= 1;
+    this.size = this.count === 0 ? 0 : this.size - batch.bytes;
+  }
+
+  /** Counts and the oldest batch's age, for the spool gauges. */
+  stats(): SpoolStats {
+    const oldest = this.count > 0 ? (this.selectOldest.get() as { t: number | null }).t : null;
+    return {
+      batches: this.count,
+      bytes: this.size,
+      oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (this.now() - oldest) / 1000),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

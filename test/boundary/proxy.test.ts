@@ -1,0 +1,398 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { describe, test } from "node:test";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { encodeFrame, encodeLogsFrame, encodeStatusFrame, TAG_V1, TAG_V2 } from "../../src/boundary/codec.js";
+import { LOG_BUFFER_SIZE } from "../../src/boundary/forwarder.js";
+import { BoundaryProxy } from "../../src/boundary/proxy.js";
+import { tempDir } from "../helpers/agentd.js";
+import {
+  closed,
+  connect,
+  FakeUpstream,
+  logsRequest,
+  metric,
+  silentLog,
+  startProxy,
+  waitUntil,
+  write,
+} from "./harness.js";
+import { Registry } from "prom-client";
+
+const urls = (upstream: FakeUpstream) =>
+  upstream.received.map((r) => r.logs.map((l) => (l.resource.case === "httpRequest" ? l.resource.value.url : "")));
+
+describe("StartAndClose", () => {
+  test("listens on the socket path and removes the file on stop", async () => {
+    const h = await startProxy();
+    try {
+      assert.ok(h.proxy.ready());
+      assert.ok(fs.statSync(h.socketPath).isSocket());
+      await h.proxy.stop();
+      assert.equal(fs.existsSync(h.socketPath), false);
+      assert.equal(h.proxy.ready(), false);
+    } finally {
+      fs.rmSync(h.dir, { recursive: true, force: true });
+    }
+  });
+
+  test("replaces a stale socket file left by a previous run", async () => {
+    const dir = tempDir("agentd-boundary-");
+    fs.writeFileSync(path.join(dir, "boundary.sock"), "stale");
+    const h = await startProxy({ dir });
+    try {
+      assert.ok(fs.statSync(h.socketPath).isSocket());
+    } finally {
+      await h.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a socket directory that does not exist is reported, not thrown", async () => {
+    const dir = tempDir("agentd-boundary-");
+    const proxy = new BoundaryProxy({
+      socketPath: path.join(dir, "missing", "boundary.sock"),
+      dataDir: dir,
+      registry: new Registry(),
+      log: silentLog,
+      client: new FakeUpstream(),
+      spoolMaxBytes: 1 << 20,
+    });
+    try {
+      await proxy.start();
+      assert.equal(proxy.ready(), false);
+      assert.match(proxy.failure ?? "", /does not exist/);
+    } finally {
+      await proxy.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("ReceiveAndForwardLogs", () => {
+  test("forwards a batch with every field intact", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(
+        socket,
+        encodeLogsFrame({
+          sessionId: "0b5a2c1e-5a4e-4c1b-9a57-3f1f2b3c4d5e",
+          confinedProcessName: "claude",
+          logs: [
+            {
+              allowed: false,
+              time: timestampFromMs(1_700_000_000_123),
+              sequenceNumber: 7,
+              resource: { case: "httpRequest", value: { method: "POST", url: "https://evil.example/x" } },
+            },
+          ],
+        }),
+      );
+      await waitUntil(() => h.upstream.received.length === 1, "one forwarded batch");
+      const got = h.upstream.received[0]!;
+      assert.equal(got.sessionId, "0b5a2c1e-5a4e-4c1b-9a57-3f1f2b3c4d5e");
+      assert.equal(got.confinedProcessName, "claude");
+      assert.equal(got.logs.length, 1);
+      const log = got.logs[0]!;
+      assert.equal(log.allowed, false);
+      assert.equal(log.sequenceNumber, 7);
+      assert.equal(log.time?.seconds, 1_700_000_000n);
+      assert.equal(log.time?.nanos, 123_000_000);
+      assert.equal(log.resource.case, "httpRequest");
+      assert.equal(log.resource.value?.method, "POST");
+      assert.equal(log.resource.value?.url, "https://evil.example/x");
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("MultipleMessages", () => {
+  test("five frames on one connection are five calls, in order", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      for (let i = 0; i < 5; i++) await write(socket, encodeLogsFrame(logsRequest(`m${i}`)));
+      await waitUntil(() => h.upstream.received.length === 5, "five batches");
+      assert.deepEqual(
+        urls(h.upstream).map((u) => u[0]),
+        [0, 1, 2, 3, 4].map((i) => `https://example.com/m${i}/0`),
+      );
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("MultipleConnections", () => {
+  test("three connections each forward their batch", async () => {
+    const h = await startProxy();
+    try {
+      const sockets = await Promise.all([0, 1, 2].map(() => connect(h.socketPath)));
+      await Promise.all(sockets.map((s, i) => write(s, encodeLogsFrame(logsRequest(`c${i}`, 1, `session-${i}`)))));
+      await waitUntil(() => h.upstream.received.length === 3, "three batches");
+      assert.deepEqual(h.upstream.received.map((r) => r.sessionId).sort(), ["session-0", "session-1", "session-2"]);
+      sockets.forEach((s) => s.destroy());
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("MessageTooLarge", () => {
+  test("closes the connection on a header announcing 32769 bytes", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(socket, Buffer.from([TAG_V2, 0x00, 0x80, 0x01]));
+      await closed(socket);
+      assert.equal(h.upstream.calls, 0);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("InvalidHeader", () => {
+  test("closes the connection on TagV1 with length 32769", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(socket, Buffer.from([TAG_V1, 0x00, 0x80, 0x01]));
+      await closed(socket);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("closes the connection on tag 0xFF", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(socket, Buffer.from([0xff, 0x00, 0x00, 0x01, 0x00]));
+      await closed(socket);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("InvalidProtobuf", () => {
+  test("skips an undecodable body and keeps reading the connection", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(socket, encodeFrame(TAG_V2, Buffer.from([0xff, 0xff, 0xff, 0xff])));
+      await write(socket, encodeLogsFrame(logsRequest("after-garbage")));
+      await waitUntil(() => h.upstream.received.length === 1, "the good batch");
+      assert.equal(urls(h.upstream)[0]![0], "https://example.com/after-garbage/0");
+      assert.equal(socket.destroyed, false);
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("AllowRequest", () => {
+  test("keeps the timestamp and matched_rule of an allowed request", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(
+        socket,
+        encodeLogsFrame({
+          logs: [
+            {
+              allowed: true,
+              time: timestampFromMs(1_234_567_890_000),
+              resource: {
+                case: "httpRequest",
+                value: { method: "GET", url: "https://github.com/coder", matchedRule: "domain=github.com" },
+              },
+            },
+          ],
+        }),
+      );
+      await waitUntil(() => h.upstream.received.length === 1, "one batch");
+      const log = h.upstream.received[0]!.logs[0]!;
+      assert.equal(log.allowed, true);
+      assert.equal(log.time?.seconds, 1_234_567_890n);
+      assert.equal(log.resource.value?.matchedRule, "domain=github.com");
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("TagV1BackwardsCompatibility", () => {
+  test("a TagV1 then a TagV2 frame on one connection are both forwarded in order", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(socket, Buffer.concat([encodeLogsFrame(logsRequest("v1"), TAG_V1), encodeLogsFrame(logsRequest("v2"))]));
+      await waitUntil(() => h.upstream.received.length === 2, "two batches");
+      assert.deepEqual(
+        urls(h.upstream).map((u) => u[0]),
+        ["https://example.com/v1/0", "https://example.com/v2/0"],
+      );
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("ForwarderContinuesAfterError", () => {
+  test("a batch the upstream rejects is counted forward_failed and later batches still go out", async () => {
+    const h = await startProxy();
+    try {
+      h.upstream.mode = "invalid";
+      const socket = await connect(h.socketPath);
+      await write(socket, encodeLogsFrame(logsRequest("rejected", 2)));
+      await waitUntil(() => h.upstream.calls === 1, "the rejected call");
+      h.upstream.mode = "ok";
+      await write(socket, encodeLogsFrame(logsRequest("accepted")));
+      await waitUntil(() => h.upstream.received.length === 1, "the next batch");
+      assert.equal(urls(h.upstream)[0]![0], "https://example.com/accepted/0");
+      assert.equal(await metric(h.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "forward_failed" }), 1);
+      assert.equal(await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "forward_failed" }), 2);
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("without a spool a failed forward is dropped as forward_failed, as Coder's agent does", async () => {
+    const h = await startProxy({ spool: false });
+    try {
+      h.upstream.failNext = 1;
+      const socket = await connect(h.socketPath);
+      await write(socket, encodeLogsFrame(logsRequest("lost", 2)));
+      await write(socket, encodeLogsFrame(logsRequest("kept")));
+      await waitUntil(() => h.upstream.received.length === 1, "the second batch");
+      assert.equal(urls(h.upstream)[0]![0], "https://example.com/kept/0");
+      assert.equal(await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "forward_failed" }), 2);
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe("CloseStopsForwarder", () => {
+  test("stop returns while a forward hangs, and the hanging batch is kept in the spool", async () => {
+    const h = await startProxy();
+    try {
+      h.upstream.mode = "hang";
+      const socket = await connect(h.socketPath);
+      await write(socket, encodeLogsFrame(logsRequest("stuck")));
+      await waitUntil(() => h.upstream.calls === 1, "the hanging call");
+      await h.proxy.stop();
+      assert.equal(h.upstream.received.length, 0);
+      const again = await startProxy({ dir: h.dir });
+      try {
+        await waitUntil(() => again.upstream.received.length === 1, "the spooled batch after restart");
+        assert.equal(urls(again.upstream)[0]![0], "https://example.com/stuck/0");
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await h.close();
+      fs.rmSync(h.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("Metrics", () => {
+  test("BufferFull: past 100 queued batches the rest go to the spool, nothing is dropped", async () => {
+    const h = await startProxy();
+    try {
+      h.upstream.mode = "hang";
+      const socket = await connect(h.socketPath);
+      const frames = Array.from({ length: LOG_BUFFER_SIZE + 2 }, (_, i) => encodeLogsFrame(logsRequest(`b${i}`)));
+      await write(socket, Buffer.concat(frames));
+      await waitUntil(async () => (await metric(h.registry, "agentd_boundary_spool_batches")) > 0, "a spooled batch");
+      assert.equal(await metric(h.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "buffer_full" }), 0);
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("BufferFull without a spool: the 102nd batch is dropped as buffer_full", async () => {
+    const h = await startProxy({ spool: false });
+    try {
+      h.upstream.mode = "hang";
+      const socket = await connect(h.socketPath);
+      const frames = Array.from({ length: LOG_BUFFER_SIZE + 2 }, (_, i) => encodeLogsFrame(logsRequest(`b${i}`)));
+      await write(socket, Buffer.concat(frames));
+      await waitUntil(
+        async () =>
+          (await metric(h.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "buffer_full" })) >= 1,
+        "a buffer_full drop",
+      );
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("Forwarding: forwarded count, and status frames counted as boundary drops, never forwarded", async () => {
+    const h = await startProxy();
+    try {
+      const socket = await connect(h.socketPath);
+      await write(socket, encodeLogsFrame(logsRequest("ok", 2)));
+      await waitUntil(() => h.upstream.received.length === 1, "one batch");
+      await write(socket, encodeStatusFrame({ droppedChannelFull: 5n, droppedBatchFull: 3n }));
+      await write(socket, encodeStatusFrame({ droppedChannelFull: 0n, droppedBatchFull: 0n }));
+      await write(socket, encodeLogsFrame(logsRequest("ok2")));
+      await waitUntil(() => h.upstream.received.length === 2, "second batch");
+      assert.equal(await metric(h.registry, "agent_boundary_log_proxy_batches_forwarded_total"), 2);
+      assert.equal(
+        await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "boundary_channel_full" }),
+        5,
+      );
+      assert.equal(
+        await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "boundary_batch_full" }),
+        3,
+      );
+      assert.equal(h.upstream.calls, 2, "status frames are not forwarded");
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("uses Coder's metric names and help text byte for byte", async () => {
+    const h = await startProxy();
+    try {
+      const text = await h.registry.metrics();
+      assert.ok(
+        text.includes(
+          "# HELP agent_boundary_log_proxy_batches_forwarded_total Total number of boundary log batches successfully forwarded to coderd. Compare with batches_dropped_total to compute a drop rate.\n# TYPE agent_boundary_log_proxy_batches_forwarded_total counter\n",
+        ),
+      );
+      assert.ok(
+        text.includes(
+          "# HELP agent_boundary_log_proxy_batches_dropped_total Total number of boundary log batches dropped before reaching coderd. Reason: buffer_full = the agent's internal buffer is full, meaning boundary is producing logs faster than the agent can forward them to coderd; forward_failed = the agent failed to send the batch to coderd, potentially because coderd is unreachable or the connection was interrupted.\n",
+        ),
+      );
+      assert.ok(
+        text.includes(
+          "# HELP agent_boundary_log_proxy_logs_dropped_total Total number of individual boundary log entries dropped before reaching coderd. Reason: buffer_full = the agent's internal buffer is full; forward_failed = the agent failed to send the batch to coderd; boundary_channel_full = boundary's internal send channel overflowed, meaning boundary is generating logs faster than it can batch and send them; boundary_batch_full = boundary's outgoing batch buffer overflowed after a failed flush, meaning boundary could not write to the agent's socket.\n",
+        ),
+      );
+      for (const name of ["agentd_boundary_spool_batches", "agentd_boundary_spool_bytes", "agentd_boundary_spool_oldest_age_seconds"]) {
+        assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, "m"));
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
