@@ -1,0 +1,112 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Registry } from "prom-client";
+import { GitWatchService } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
+import { chatScope } from "../http/chat.js";
+import { readBody, writeError, writeJson } from "../http/json.js";
+import type { HttpServer } from "../http/server.js";
+import type { Logger } from "../log.js";
+import type { Part } from "../part.js";
+import { DEFAULT_MAX_FS_WATCHED_REPOS, FsWatchHub } from "./fs-watch.js";
+import { GitRunner } from "./git.js";
+import { GitWatchMetrics } from "./metrics.js";
+import { PathStore } from "./path-store.js";
+import { GIT_WATCH_PATH, GitWatchRoute } from "./route.js";
+import { RepoScanner } from "./scanner.js";
+import { gitWatchService } from "./service.js";
+import { DEFAULT_POLL_INTERVAL_MS } from "./watcher.js";
+
+/** REST endpoint that adds (POST) or lists (GET) the paths of the calling chat. */
+export const GIT_PATHS_PATH = "/api/v0/git/paths";
+/** git children running at once across all watchers (2 per core leaves room for the rest of the agent). */
+export const DEFAULT_MAX_GIT_PROCESSES = 8;
+
+/** Options for the git watch part. */
+export interface GitWatchOptions {
+  /** Where tracked paths persist; undefined keeps them in memory. */
+  dataDir: string | undefined;
+  log: Logger;
+  registry: Registry;
+  pollIntervalMs?: number;
+  maxFsWatchedRepos?: number;
+  maxGitProcesses?: number;
+}
+
+/**
+ * Git watch: the path store fed by chat tools, and the WebSocket that streams
+ * each chat's repository diffs (Coder's agentgit), plus file-system events
+ * and persistence of tracked paths.
+ */
+export class GitWatch implements Part {
+  readonly name = "gitwatch";
+  readonly pathStore: PathStore;
+  readonly metrics: GitWatchMetrics;
+  private readonly fsHub: FsWatchHub;
+  private readonly route: GitWatchRoute;
+
+  constructor(opts: GitWatchOptions) {
+    const log = opts.log;
+    this.metrics = new GitWatchMetrics(opts.registry);
+    this.pathStore = new PathStore({
+      dataDir: opts.dataDir,
+      log,
+      onEvict: (reason) => this.metrics.pathEvictions.inc({ reason }),
+    });
+    const git = new GitRunner(opts.maxGitProcesses ?? DEFAULT_MAX_GIT_PROCESSES);
+    this.fsHub = new FsWatchHub({
+      maxRepos: opts.maxFsWatchedRepos ?? DEFAULT_MAX_FS_WATCHED_REPOS,
+      git,
+      log,
+      metrics: this.metrics,
+    });
+    const deps = {
+      pathStore: this.pathStore,
+      scanner: new RepoScanner(git, log),
+      fsHub: this.fsHub,
+      metrics: this.metrics,
+      log,
+      pollIntervalMs: opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+    };
+    this.route = new GitWatchRoute(deps, this.metrics, log);
+  }
+
+  /** Mounts the WebSocket, the REST endpoint and the Connect service. */
+  register(http: HttpServer): void {
+    http.upgrade(GIT_WATCH_PATH, this.route.handleUpgrade);
+    http.route("POST", GIT_PATHS_PATH, (req, res) => this.postPaths(req, res));
+    http.route("GET", GIT_PATHS_PATH, (req, res) => this.getPaths(req, res));
+    http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore)));
+  }
+
+  async start(): Promise<void> {
+    this.pathStore.load();
+  }
+
+  async stop(): Promise<void> {
+    this.route.close();
+    await this.fsHub.close();
+    await this.pathStore.flush();
+  }
+
+  private async postPaths(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const scope = chatScope(req.headers);
+    if (!scope.chatId) return writeError(res, 400, "A valid Coder-Chat-Id header is required.");
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(req)).toString("utf8"));
+    } catch (err) {
+      return writeError(res, 400, "Request body must be JSON.", err instanceof Error ? err.message : undefined);
+    }
+    const paths = (body as { paths?: unknown } | null)?.paths;
+    if (!Array.isArray(paths) || !paths.every((p) => typeof p === "string")) {
+      return writeError(res, 400, "Request body must be {\"paths\": [string, ...]}.");
+    }
+    this.pathStore.addPaths([scope.chatId, ...scope.ancestorChatIds], paths);
+    writeJson(res, 200, { paths: this.pathStore.getPaths(scope.chatId) });
+  }
+
+  private getPaths(req: IncomingMessage, res: ServerResponse): void {
+    const scope = chatScope(req.headers);
+    if (!scope.chatId) return writeError(res, 400, "A valid Coder-Chat-Id header is required.");
+    writeJson(res, 200, { paths: this.pathStore.getPaths(scope.chatId) });
+  }
+}

@@ -1,0 +1,129 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { canonicalUuid } from "../http/chat.js";
+import type { Logger } from "../log.js";
+import { UNKNOWN_MESSAGE_TYPE, type GitServerMessage } from "./messages.js";
+import type { GitWatchMetrics } from "./metrics.js";
+import { GitWatcher, type WatcherDeps } from "./watcher.js";
+
+/** The WebSocket endpoint coderd dials on the agent (workspacesdk AgentConn.WatchGit). */
+export const GIT_WATCH_PATH = "/api/v0/git/watch";
+/** Largest client message accepted (coder/websocket's default read limit). */
+export const MAX_CLIENT_MESSAGE_BYTES = 32_768;
+/** Keep-alive ping interval. */
+const PING_INTERVAL_MS = 30_000;
+/** A connection that does not answer a ping within this long is cut. */
+const PONG_TIMEOUT_MS = 5_000;
+/** Close code for undecodable client frames (wsjson's decoder closes with StatusGoingAway). */
+const CLOSE_GOING_AWAY = 1001;
+
+/**
+ * Serves `GET /api/v0/git/watch?chat_id=<uuid>`: one GitWatcher per
+ * connection, Coder's JSON messages as text frames.
+ */
+export class GitWatchRoute {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
+  private readonly sockets = new Set<WebSocket>();
+
+  constructor(
+    private readonly deps: WatcherDeps,
+    private readonly metrics: GitWatchMetrics,
+    private readonly log: Logger,
+  ) {
+    this.wss.on("error", (err) => this.log.warn({ err }, "git watch server error"));
+  }
+
+  /** The `HttpServer.upgrade` handler. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void => {
+    const chatId = canonicalUuid(url.searchParams.get("chat_id") ?? undefined);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, chatId));
+  };
+
+  /** Closes every open connection (going away). */
+  close(): void {
+    for (const ws of this.sockets) ws.close(CLOSE_GOING_AWAY);
+    this.wss.close();
+  }
+
+  private serve(ws: WebSocket, chatId: string | undefined): void {
+    const log = this.log.child({ chatId });
+    this.sockets.add(ws);
+    this.metrics.connections.inc();
+    const send = (msg: GitServerMessage): Promise<void> => this.send(ws, msg);
+    const watcher = new GitWatcher(chatId, { ...this.deps, log }, (msg) =>
+      send(msg).catch((err: unknown) => {
+        log.debug({ err }, "git watch send failed; closing");
+        ws.terminate();
+      }),
+    );
+    const keepAlive = startKeepAlive(ws);
+    ws.on("error", (err) => log.debug({ err }, "git watch socket error"));
+    ws.on("message", (data, isBinary) => {
+      const type = isBinary ? undefined : messageType(data);
+      if (type === undefined) {
+        ws.close(CLOSE_GOING_AWAY);
+        return;
+      }
+      if (type === "refresh") watcher.refresh();
+      else void send({ type: "error", message: UNKNOWN_MESSAGE_TYPE }).catch(() => ws.terminate());
+    });
+    ws.on("close", () => {
+      keepAlive();
+      watcher.close();
+      this.sockets.delete(ws);
+      this.metrics.connections.dec();
+    });
+  }
+
+  private send(ws: WebSocket, msg: GitServerMessage): Promise<void> {
+    const body = JSON.stringify(msg);
+    return new Promise((resolve, reject) => {
+      if (ws.readyState !== ws.OPEN) return reject(new Error("socket is not open"));
+      ws.send(body, (err) => {
+        if (err) return reject(err);
+        this.metrics.bytesSent.inc(Buffer.byteLength(body));
+        resolve();
+      });
+    });
+  }
+}
+
+/**
+ * The `type` of a client message, "" when absent; undefined when the frame
+ * is not a JSON object as Go's json.Unmarshal into the message struct would
+ * reject it (not JSON, not an object, or a non-string type).
+ */
+function messageType(data: RawData): string | undefined {
+  let parsed: unknown;
+  try {
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    parsed = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (parsed === null) return "";
+  if (typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
+  // Go matches struct fields case-insensitively when no exact key exists.
+  const obj = parsed as Record<string, unknown>;
+  const key = "type" in obj ? "type" : Object.keys(obj).find((k) => k.toLowerCase() === "type");
+  const type = key === undefined ? undefined : obj[key];
+  if (type === undefined || type === null) return "";
+  return typeof type === "string" ? type : undefined;
+}
+
+/** Pings every PING_INTERVAL_MS and cuts a connection that misses a pong; returns the stop. */
+function startKeepAlive(ws: WebSocket): () => void {
+  let pongTimer: NodeJS.Timeout | undefined;
+  const interval = setInterval(() => {
+    ws.ping();
+    pongTimer = setTimeout(() => ws.terminate(), PONG_TIMEOUT_MS);
+    pongTimer.unref();
+  }, PING_INTERVAL_MS);
+  interval.unref();
+  ws.on("pong", () => clearTimeout(pongTimer));
+  return () => {
+    clearInterval(interval);
+    clearTimeout(pongTimer);
+  };
+}

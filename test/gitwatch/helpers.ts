@@ -1,0 +1,133 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { Registry } from "prom-client";
+import WebSocket from "ws";
+import { GitWatch, type GitWatchOptions } from "../../src/gitwatch/gitwatch.js";
+import type { GitServerMessage } from "../../src/gitwatch/messages.js";
+import { HttpServer } from "../../src/http/server.js";
+import { createLogger } from "../../src/log.js";
+
+/** Runs git in `cwd` and returns stdout. */
+export function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** A fresh repository on branch main with one committed README, its root symlink-free. */
+export function initRepo(dir: string, files: Record<string, string> = { "README.md": "# Project\n" }): string {
+  fs.mkdirSync(dir, { recursive: true });
+  git(dir, "-c", "init.defaultBranch=main", "init", "-q");
+  git(dir, "config", "user.name", "Test");
+  git(dir, "config", "user.email", "test@example.com");
+  git(dir, "config", "commit.gpgsign", "false");
+  for (const [name, content] of Object.entries(files)) write(dir, name, content);
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "-m", "initial");
+  return fs.realpathSync(dir);
+}
+
+/** Writes a file, creating parent directories. */
+export function write(root: string, name: string, content: string | Buffer): string {
+  const p = path.join(root, name);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, content);
+  return p;
+}
+
+/** A git watch part served over a real HTTP server on a free loopback port. */
+export interface WatchServer {
+  gitwatch: GitWatch;
+  http: HttpServer;
+  registry: Registry;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts a GitWatch on its own HttpServer. */
+export async function startWatchServer(opts: Partial<GitWatchOptions> = {}): Promise<WatchServer> {
+  const log = createLogger("silent");
+  const registry = new Registry();
+  const http = new HttpServer({ host: "127.0.0.1", port: 0 }, log, registry);
+  const gitwatch = new GitWatch({ dataDir: undefined, log, registry, ...opts });
+  gitwatch.register(http);
+  await gitwatch.start();
+  await http.listen();
+  const { port } = http.address();
+  return {
+    gitwatch,
+    http,
+    registry,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      await gitwatch.stop();
+      await http.close();
+    },
+  };
+}
+
+/** A WebSocket client that queues every message it receives. */
+export class WatchClient {
+  readonly messages: GitServerMessage[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private waiters = new Set<() => void>();
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => {
+      this.messages.push(JSON.parse(String(data)) as GitServerMessage);
+      this.waiters.forEach((w) => w());
+    });
+    ws.on("error", () => undefined);
+    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: String(reason) })));
+  }
+
+  /** Connects to `<base>/api/v0/git/watch` with the given query string. */
+  static async connect(base: string, query: string): Promise<WatchClient> {
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/v0/git/watch${query}`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    return new WatchClient(ws);
+  }
+
+  send(value: unknown): void {
+    this.ws.send(typeof value === "string" ? value : JSON.stringify(value));
+  }
+
+  /**
+   * Resolves with the first message from index `from` on that matches `pred`
+   * (so callers can skip what they saw before).
+   */
+  next(
+    pred: (m: GitServerMessage) => boolean = () => true,
+    opts: { from?: number; timeoutMs?: number } = {},
+  ): Promise<GitServerMessage> {
+    const from = opts.from ?? 0;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.messages.slice(from).find(pred);
+        if (!hit) return;
+        cleanup();
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching message; got ${JSON.stringify(this.messages).slice(0, 2000)}`));
+      }, opts.timeoutMs ?? 20_000);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** The repository entry for `root` in a message, if any. */
+export function repoIn(m: GitServerMessage, root: string) {
+  return m.repositories?.find((r) => r.repo_root === root);
+}
