@@ -14,20 +14,21 @@ export const MAX_DEPENDENCIES_PER_UNIT = 1_000;
 /** Why a unit operation failed; each kind has one fixed text, Coder's where Coder has one. */
 export type UnitErrorKind = "name_required" | "not_found" | "not_ready" | "same_status" | "cycle" | "limit";
 
-/** Error texts of agent/unit and agent/agentsocket, byte for byte. */
-const UNIT_ERROR_TEXT: Record<Exclude<UnitErrorKind, "limit">, string> = {
+/** Error texts of agent/unit and agent/agentsocket, byte for byte; `limit` is agentd's own bound. */
+const UNIT_ERROR_TEXT: Record<UnitErrorKind, string> = {
   name_required: "unit name is required",
   not_found: "unit not found",
   not_ready: "unit not ready",
   same_status: "same status already set",
   cycle: "cycle detected",
+  limit: "unit graph limit reached",
 };
 
-/** A unit operation that the graph refused; `message` is the fixed text for `kind`. */
+/** A unit operation that the graph refused; `message` is the fixed text for `kind` unless a limit names itself. */
 export class UnitError extends Error {
   constructor(
     readonly kind: UnitErrorKind,
-    message: string = kind === "limit" ? "limit reached" : UNIT_ERROR_TEXT[kind],
+    message: string = UNIT_ERROR_TEXT[kind],
   ) {
     super(message);
     this.name = "UnitError";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { UnitError, UnitGraph, type UnitStatus } from "../../src/agentsocket/unit-graph.js";
+import { MAX_UNITS, UnitError, UnitGraph, type UnitStatus } from "../../src/agentsocket/unit-graph.js";
 
 const NAMES = ["a", "b", "c", "d", "e", "f"];
 const name = fc.constantFrom(...NAMES);
@@ -125,6 +125,17 @@ describe("unit graph semantics", () => {
       isReady: false,
       dependencies: [{ unit: "b", dependsOn: "a", requiredStatus: "completed", currentStatus: "started", isSatisfied: false }],
     });
+  });
+});
+
+describe("unit graph bounds", () => {
+  test(`registering more than ${MAX_UNITS} units fails clearly and leaves existing units working`, () => {
+    const g = new UnitGraph();
+    for (let i = 0; i < MAX_UNITS; i++) g.start(`u${i}`);
+    assert.throws(() => g.start("one-more"), { message: `too many units: at most ${MAX_UNITS} can be registered` });
+    assert.equal(g.status("one-more"), "");
+    g.complete("u0");
+    assert.equal(g.status("u0"), "completed");
   });
 });
 
