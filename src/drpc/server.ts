@@ -102,7 +102,11 @@ export class DrpcServer {
         resolve();
       });
       conn.on("end", () => {
-        // The client has sent everything; keep the write side open for the reply.
+        // The client has sent everything (a yamux FIN after its call): answer what is
+        // pending, then half-close our side too so the stream can finish.
+        void previous.then(() => {
+          if (!conn.writableEnded) conn.end();
+        });
       });
     });
   }

@@ -39,6 +39,8 @@ async function* call(
   try {
     conn = await opts.dial();
   } catch (err) {
+    // A dialer that already says why (e.g. "agent not connected to coderd") is passed through as is.
+    if (err instanceof ConnectError) throw err;
     throw new ConnectError(`dial: ${(err as Error).message}`, Code.Unavailable, undefined, undefined, err);
   }
   const reader = new PacketReader();

@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Registry } from "prom-client";
+import { UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
+import { agentRpcUrl, CoderdUpstream } from "../../src/coderd/coderd-upstream.js";
+import { NOT_CONNECTED_MESSAGE } from "../../src/coderd/disconnected.js";
+import { createLogger } from "../../src/log.js";
+import { coderdPeer, waitFor } from "../helpers/coderd-peer.js";
+
+const silent = createLogger("silent");
+
+function upstreamFor(url: string, token = "t", registry?: Registry): CoderdUpstream {
+  return new CoderdUpstream({
+    url: new URL(url),
+    token,
+    log: silent,
+    ...(registry ? { registry } : {}),
+    backoffInitialMs: 50,
+    backoffMaxMs: 500,
+  });
+}
+
+async function rejection(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  assert.fail("expected the call to fail");
+}
+
+describe("the coderd RPC URL", () => {
+  test("has sorted query keys, role agentd and version 2.9", () => {
+    assert.equal(
+      agentRpcUrl(new URL("https://coder.example.com/some/path")).toString(),
+      "wss://coder.example.com/api/v2/workspaceagents/me/rpc?role=agentd&version=2.9",
+    );
+    assert.equal(
+      agentRpcUrl(new URL("http://127.0.0.1:3000")).toString(),
+      "ws://127.0.0.1:3000/api/v2/workspaceagents/me/rpc?role=agentd&version=2.9",
+    );
+  });
+});
+
+describe("CoderdUpstream against the coderd peer", () => {
+  test("delivers UpdateAppStatus over WebSocket, yamux and dRPC", async () => {
+    const peer = await coderdPeer();
+    const upstream = upstreamFor(peer.url);
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected(), 20_000, "connection");
+      await upstream.client.updateAppStatus({ slug: "x", state: UpdateAppStatusRequest_AppStatusState.IDLE, message: "m" });
+      const [status] = peer.store.appStatuses();
+      assert.equal(status?.slug, "x");
+      assert.equal(status?.state, UpdateAppStatusRequest_AppStatusState.IDLE);
+      assert.equal(status?.message, "m");
+      const [request] = peer.requests;
+      assert.equal(request?.status, 101);
+      assert.equal(request?.role, "agentd");
+      assert.equal(request?.version, "2.9");
+      assert.equal(peer.callsOf("UpdateAppStatus")[0]?.role, "agentd");
+    } finally {
+      await upstream.stop();
+    }
+  });
+
+  test("runs 64 calls at once, each on its own yamux stream", async () => {
+    const peer = await coderdPeer();
+    const upstream = upstreamFor(peer.url);
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected());
+      await Promise.all(
+        Array.from({ length: 64 }, (_, i) => upstream.client.updateAppStatus({ slug: "x", message: `n${i}` })),
+      );
+      assert.equal(peer.store.appStatuses().length, 64);
+      const [conn] = [...peer.connections];
+      await waitFor(() => conn!.session.streamCount === 0, 20_000, "streams to close");
+    } finally {
+      await upstream.stop();
+    }
+  });
+
+  test("passes coderd's errors through and fails injected faults", async () => {
+    const peer = await coderdPeer();
+    const upstream = upstreamFor(peer.url);
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected());
+      const tooLong = await rejection(upstream.client.updateAppStatus({ slug: "x", message: "m".repeat(161) }));
+      assert.equal(tooLong.rawMessage, "Message is too long.");
+      peer.failNext("ReportBoundaryLogs", 1);
+      const injected = await rejection(upstream.client.reportBoundaryLogs({ sessionId: "s" }));
+      assert.equal(injected.code, Code.Internal);
+      await upstream.client.reportBoundaryLogs({ sessionId: "s" });
+      assert.equal(peer.store.boundaryLogBatches().length, 1);
+    } finally {
+      await upstream.stop();
+    }
+  });
+
+  test("fails fast with Unavailable while the peer is away and works again once it is back", async () => {
+    const peer = await coderdPeer();
+    const registry = new Registry();
+    const upstream = upstreamFor(peer.url, "t", registry);
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected());
+      await peer.close();
+      await waitFor(() => !upstream.isConnected(), 20_000, "disconnect");
+      const err = await rejection(upstream.client.updateAppStatus({ slug: "x" }));
+      assert.equal(err.code, Code.Unavailable);
+      assert.equal(err.rawMessage, NOT_CONNECTED_MESSAGE);
+      for (let i = 0; i < 1000 && !/dial_failures_total\{reason="network"\} [1-9]/.test(await registry.metrics()); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await peer.start();
+      await waitFor(() => upstream.isConnected(), 20_000, "reconnect");
+      await upstream.client.updateAppStatus({ slug: "x", message: "back" });
+      assert.equal(peer.store.appStatuses().at(-1)?.message, "back");
+      const metrics = await registry.metrics();
+      assert.match(metrics, /^agentd_coderd_connected 1$/m);
+      assert.match(metrics, /^agentd_coderd_connects_total 2$/m);
+      assert.match(metrics, /^agentd_coderd_dial_failures_total\{reason="network"\} [1-9]/m);
+    } finally {
+      await upstream.stop();
+    }
+  });
+
+  test("a wrong token is a 401 that is retried with backoff, never connected", async () => {
+    const peer = await coderdPeer();
+    const registry = new Registry();
+    const upstream = upstreamFor(peer.url, "wrong", registry);
+    await upstream.start();
+    try {
+      await waitFor(() => peer.requests.length >= 2, 20_000, "a retry");
+      assert.ok(peer.requests.every((r) => r.status === 401));
+      assert.equal(upstream.isConnected(), false);
+      assert.match(await registry.metrics(), /^agentd_coderd_dial_failures_total\{reason="unauthorized"\} [2-9]/m);
+    } finally {
+      await upstream.stop();
+    }
+  });
+});

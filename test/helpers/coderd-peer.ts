@@ -1,0 +1,24 @@
+import { after } from "node:test";
+import { CoderdPeer, startCoderdPeer, type CoderdPeerOptions } from "../../src/coderd/peer.js";
+
+export type { CoderdPeer, PeerCall, PeerConnection, PeerRequest } from "../../src/coderd/peer.js";
+
+/**
+ * Starts a coderd peer (the real agent RPC wire protocol: WebSocket, yamux,
+ * dRPC, coderd's token and version checks) for the current test file and
+ * disposes of it when the file's tests are done. Default token "t".
+ */
+export async function coderdPeer(opts: CoderdPeerOptions = {}): Promise<CoderdPeer> {
+  const peer = await startCoderdPeer({ token: "t", ...opts });
+  after(() => peer.dispose());
+  return peer;
+}
+
+/** Waits until `cond` holds (checked every 20 ms), failing after `timeoutMs`. */
+export async function waitFor(cond: () => boolean, timeoutMs = 20_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
