@@ -29,6 +29,11 @@ export class AgentSocketPart implements Part {
     this.server = new AgentSocketServer(socketPath, drpc, log);
   }
 
+  /** True while the unix socket accepts connections (for `/readyz`). */
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
   async start(): Promise<void> {
     await this.server.listen();
   }

@@ -46,6 +46,11 @@ export class AgentSocketServer {
     private readonly log: Logger,
   ) {}
 
+  /** True while the socket accepts connections. */
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
   async listen(): Promise<void> {
     const dir = path.dirname(this.socketPath);
     try {

@@ -3,7 +3,10 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
+import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { EmbeddedStore } from "../../src/coderd/embedded-store.js";
 import { AGENTD_BIN, runAgentd, startAgentd, tempDir, type RunningAgentd } from "../helpers/agentd.js";
 
@@ -39,6 +42,15 @@ describe("agent socket CLI against a running agentd", () => {
     const st = fs.statSync(agentd.agentSocket);
     assert.ok(st.isSocket());
     assert.equal(st.mode & 0o777, 0o600);
+  });
+
+  test("the AgentSocket service is also served over Connect on HTTP, sharing the unit graph", async () => {
+    const client = createClient(AgentSocket, createConnectTransport({ baseUrl: agentd.url, httpVersion: "1.1" }));
+    await client.syncStart({ unit: "over-http" });
+    const list = JSON.parse((await run("sync", "list", "-o", "json")).stdout);
+    assert.deepEqual(list.find((u: { unit: string }) => u.unit === "over-http"), { unit: "over-http", status: "started", is_ready: true });
+    const ready = await fetch(`${agentd.url}/readyz`);
+    assert.equal(ready.status, 200);
   });
 
   test("sync ping answers in human and JSON form", async () => {
