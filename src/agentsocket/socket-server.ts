@@ -11,6 +11,8 @@ export const AVAILABILITY_DIAL_TIMEOUT_MS = 10_000;
 export const SOCKET_DIR_MODE = 0o700;
 /** Mode of the socket file: owner only (socket_unix.go). */
 export const SOCKET_FILE_MODE = 0o600;
+/** Connections served at once; further ones are closed on arrival (each CLI call holds one only briefly). */
+export const MAX_SOCKET_CONNECTIONS = 256;
 
 /** The flag the socket path comes from, named in every usage error. */
 const FLAG = "--agent-socket";
@@ -60,6 +62,8 @@ export class AgentSocketServer {
     }
     await this.clearPath();
     const server = net.createServer((conn) => this.accept(conn));
+    server.maxConnections = MAX_SOCKET_CONNECTIONS;
+    server.on("drop", () => this.log.warn({ limit: MAX_SOCKET_CONNECTIONS }, "agent socket connection refused: too many open"));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(this.socketPath, () => {

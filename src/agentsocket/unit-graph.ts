@@ -10,6 +10,8 @@ export const REQUIRED_STATUS: UnitStatus = "completed";
 export const MAX_UNITS = 10_000;
 /** Dependencies one unit may declare. */
 export const MAX_DEPENDENCIES_PER_UNIT = 1_000;
+/** Longest unit name accepted, in UTF-8 bytes; with MAX_UNITS it bounds the graph's memory. */
+export const MAX_UNIT_NAME_BYTES = 1024;
 
 /** Why a unit operation failed; each kind has one fixed text, Coder's where Coder has one. */
 export type UnitErrorKind = "name_required" | "not_found" | "not_ready" | "same_status" | "cycle" | "limit";
@@ -53,6 +55,9 @@ export interface UnitInfo {
 
 function requireName(name: string): void {
   if (name === "") throw new UnitError("name_required");
+  if (Buffer.byteLength(name, "utf8") > MAX_UNIT_NAME_BYTES) {
+    throw new UnitError("limit", `unit name is longer than ${MAX_UNIT_NAME_BYTES} bytes`);
+  }
 }
 
 /**

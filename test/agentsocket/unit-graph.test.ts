@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { MAX_UNITS, UnitError, UnitGraph, type UnitStatus } from "../../src/agentsocket/unit-graph.js";
+import { MAX_UNIT_NAME_BYTES, MAX_UNITS, UnitError, UnitGraph, type UnitStatus } from "../../src/agentsocket/unit-graph.js";
 
 const NAMES = ["a", "b", "c", "d", "e", "f"];
 const name = fc.constantFrom(...NAMES);
@@ -129,6 +129,15 @@ describe("unit graph semantics", () => {
 });
 
 describe("unit graph bounds", () => {
+  test(`a unit name over ${MAX_UNIT_NAME_BYTES} bytes is refused`, () => {
+    const g = new UnitGraph();
+    g.start("n".repeat(MAX_UNIT_NAME_BYTES));
+    assert.throws(() => g.want("ok", "n".repeat(MAX_UNIT_NAME_BYTES + 1)), {
+      message: `unit name is longer than ${MAX_UNIT_NAME_BYTES} bytes`,
+    });
+  });
+
+
   test(`registering more than ${MAX_UNITS} units fails clearly and leaves existing units working`, () => {
     const g = new UnitGraph();
     for (let i = 0; i < MAX_UNITS; i++) g.start(`u${i}`);
