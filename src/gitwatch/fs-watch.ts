@@ -25,6 +25,8 @@ interface RepoWatch {
   listeners: Set<() => void>;
   watcher: FSWatcher | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** chokidar finished its initial walk, so events are flowing. */
+  ready: boolean;
   closed: boolean;
 }
 
@@ -55,9 +57,8 @@ export class FsWatchHub {
         }
         return () => undefined;
       }
-      repo = { listeners: new Set(), watcher: undefined, timer: undefined, closed: false };
+      repo = { listeners: new Set(), watcher: undefined, timer: undefined, ready: false, closed: false };
       this.repos.set(root, repo);
-      this.opts.metrics.fsWatchedRepos.set(this.repos.size);
       void this.start(root, repo);
     }
     const entry = repo;
@@ -67,11 +68,6 @@ export class FsWatchHub {
       entry.listeners.delete(own);
       if (entry.listeners.size === 0) this.drop(root, entry);
     };
-  }
-
-  /** Number of repositories currently watched. */
-  get size(): number {
-    return this.repos.size;
   }
 
   /** Closes every watch. */
@@ -94,11 +90,17 @@ export class FsWatchHub {
     const watcher = watch(root, { ignoreInitial: true, followSymlinks: false, ignored });
     repo.watcher = watcher;
     watcher.on("all", () => this.changed(repo));
+    watcher.once("ready", () => {
+      repo.ready = true;
+      this.updateGauge();
+    });
     watcher.on("error", (err) => {
       this.opts.metrics.fsWatchErrors.inc();
       this.opts.log.warn({ err, repoRoot: root }, "file-system watch failed; repository falls back to the poll");
       void watcher.close();
       if (repo.watcher === watcher) repo.watcher = undefined;
+      repo.ready = false;
+      this.updateGauge();
     });
   }
 
@@ -122,6 +124,12 @@ export class FsWatchHub {
     }
   }
 
+  private updateGauge(): void {
+    let ready = 0;
+    for (const repo of this.repos.values()) if (repo.ready) ready++;
+    this.opts.metrics.fsWatchedRepos.set(ready);
+  }
+
   private changed(repo: RepoWatch): void {
     if (repo.timer || repo.closed) return;
     repo.timer = setTimeout(() => {
@@ -136,7 +144,7 @@ export class FsWatchHub {
     repo.closed = true;
     if (repo.timer) clearTimeout(repo.timer);
     this.repos.delete(root);
-    this.opts.metrics.fsWatchedRepos.set(this.repos.size);
+    this.updateGauge();
     await repo.watcher?.close();
   }
 }

@@ -1,0 +1,326 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { GitWatchService } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
+import type { GitServerMessage } from "../../src/gitwatch/messages.js";
+import { tempDir } from "../helpers/agentd.js";
+import { git, initRepo, repoIn, startWatchServer, WatchClient, write, type WatchServer } from "./helpers.js";
+
+const dirs: string[] = [];
+function freshDir(): string {
+  const d = fs.realpathSync(tempDir("agentd-gitwatch-"));
+  dirs.push(d);
+  return d;
+}
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+const isChanges = (m: GitServerMessage) => m.type === "changes";
+const scannedNs = (m: GitServerMessage) => {
+  const [, whole, frac = ""] = /^(.*?)(?:\.(\d+))?Z$/.exec(m.scanned_at!)!;
+  return BigInt(Date.parse(`${whole}Z`)) * 1_000_000n + BigInt(frac.padEnd(9, "0"));
+};
+
+describe("git watch WebSocket", () => {
+  let server: WatchServer;
+  before(async () => {
+    server = await startWatchServer({ pollIntervalMs: 60_000 });
+  });
+  after(() => server.close());
+
+  it("sends the chat's repository on connect, with Coder's message shape", async () => {
+    const root = initRepo(path.join(freshDir(), "app"));
+    git(root, "remote", "add", "origin", "https://github.com/acme/app.git");
+    const file = write(root, "a.txt", "new\n");
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [file]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    const msg = await client.next((m) => repoIn(m, root) !== undefined);
+    assert.equal(msg.type, "changes");
+    assert.match(msg.scanned_at!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/);
+    const repo = repoIn(msg, root)!;
+    assert.deepEqual(Object.keys(repo).sort(), ["branch", "remote_origin", "repo_root", "unified_diff"]);
+    assert.equal(repo.branch, "main");
+    assert.equal(repo.remote_origin, "https://github.com/acme/app.git");
+    assert.match(repo.unified_diff!, /\+new/);
+    client.close();
+  });
+
+  it("includes a clean repository on its first scan, with empty fields omitted", async () => {
+    const root = initRepo(path.join(freshDir(), "clean"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    const msg = await client.next(isChanges);
+    assert.deepEqual(msg.repositories, [{ repo_root: root, branch: "main" }]);
+    client.close();
+  });
+
+  it("watches several repositories and picks up paths added after connect", async () => {
+    const base = freshDir();
+    const one = initRepo(path.join(base, "one"));
+    const two = initRepo(path.join(base, "two"));
+    const chat = randomUUID();
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    server.gitwatch.pathStore.addPaths([chat], [write(one, "x.txt", "x\n")]);
+    await client.next((m) => repoIn(m, one) !== undefined);
+    const seen = client.messages.length;
+    server.gitwatch.pathStore.addPaths([chat], [write(two, "y.txt", "y\n")]);
+    const msg = await client.next((m) => repoIn(m, two) !== undefined, { from: seen });
+    assert.equal(repoIn(msg, one), undefined, "an unchanged repository is not sent again");
+    client.close();
+  });
+
+  it("sends a heartbeat when nothing changed and the changed repository when something did", async () => {
+    const root = initRepo(path.join(freshDir(), "hb"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    await client.next(isChanges);
+    let seen = client.messages.length;
+    client.send({ type: "refresh" });
+    const heartbeat = await client.next(isChanges, { from: seen });
+    assert.equal(heartbeat.repositories, undefined);
+    assert.ok(heartbeat.scanned_at);
+    seen = client.messages.length;
+    write(root, "dirty.txt", "one\n");
+    client.send({ type: "refresh" });
+    const first = await client.next((m) => repoIn(m, root) !== undefined, { from: seen });
+    assert.match(repoIn(first, root)!.unified_diff!, /\+one/);
+    seen = client.messages.length;
+    write(root, "dirty.txt", "two\n");
+    client.send({ type: "refresh" });
+    const second = await client.next((m) => repoIn(m, root) !== undefined, { from: seen });
+    assert.match(repoIn(second, root)!.unified_diff!, /\+two/);
+    client.close();
+  });
+
+  it("reports branch and origin changes", async () => {
+    const root = initRepo(path.join(freshDir(), "br"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    await client.next(isChanges);
+    let seen = client.messages.length;
+    git(root, "checkout", "-q", "-b", "feature");
+    client.send({ type: "refresh" });
+    assert.equal(repoIn(await client.next((m) => repoIn(m, root) !== undefined, { from: seen }), root)!.branch, "feature");
+    seen = client.messages.length;
+    git(root, "remote", "add", "origin", "https://example.com/r.git");
+    client.send({ type: "refresh" });
+    const msg = await client.next((m) => repoIn(m, root) !== undefined, { from: seen });
+    assert.equal(repoIn(msg, root)!.remote_origin, "https://example.com/r.git");
+    client.close();
+  });
+
+  it("keeps scans at least one second apart, measured from scan starts", async () => {
+    const root = initRepo(path.join(freshDir(), "rl"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    await client.next(isChanges);
+    for (let i = 0; i < 5; i++) client.send({ type: "refresh" });
+    await client.next(isChanges, { from: 1 });
+    client.send({ type: "refresh" });
+    await client.next(isChanges, { from: 2 });
+    const stamps = client.messages.filter(isChanges).map(scannedNs);
+    for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i]! - stamps[i - 1]! >= 1_000_000_000n, "cooldown kept");
+    client.close();
+  });
+
+  it("emits removed once for a deleted repository, then forgets it", async () => {
+    const root = initRepo(path.join(freshDir(), "del"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    await client.next(isChanges);
+    fs.rmSync(root, { recursive: true, force: true });
+    client.send({ type: "refresh" });
+    const msg = await client.next((m) => repoIn(m, root)?.removed === true);
+    assert.deepEqual(repoIn(msg, root), { repo_root: root, branch: "", removed: true });
+    const seen = client.messages.length;
+    client.send({ type: "refresh" });
+    client.send({ type: "unknown-after-refresh" });
+    await client.next((m) => m.type === "error", { from: seen });
+    assert.equal(client.messages.slice(seen).filter((m) => m.repositories?.length).length, 0);
+    client.close();
+  });
+
+  it("answers an unknown message type with an error and keeps the socket open", async () => {
+    const client = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`);
+    client.send({ type: "subscribe" });
+    client.send({});
+    const errors = await client.next((m) => m.type === "error" && client.messages.length >= 2);
+    assert.deepEqual(errors, { type: "error", message: "unknown message type" });
+    assert.deepEqual(client.messages, [errors, errors]);
+    assert.equal(client.ws.readyState, client.ws.OPEN);
+    client.close();
+  });
+
+  it("closes the socket with 1001 on a non-JSON or binary frame", async () => {
+    const a = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`);
+    a.send("not json");
+    assert.equal((await a.closed).code, 1001);
+    const b = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`);
+    b.ws.send(Buffer.from('{"type":"refresh"}'), { binary: true });
+    assert.equal((await b.closed).code, 1001);
+  });
+
+  it("accepts a connection without a valid chat_id but never watches anything", async () => {
+    const client = await WatchClient.connect(server.url, "?chat_id=nope");
+    client.send({ type: "refresh" });
+    client.send({ type: "bogus" });
+    await client.next((m) => m.type === "error");
+    assert.deepEqual(
+      client.messages.map((m) => m.type),
+      ["error"],
+    );
+    client.close();
+  });
+
+  it("shows a sub-agent's edits to the parent chat's watcher (ancestor chats)", async () => {
+    const root = initRepo(path.join(freshDir(), "anc"));
+    const parent = randomUUID();
+    const child = randomUUID();
+    const client = await WatchClient.connect(server.url, `?chat_id=${parent}`);
+    const res = await fetch(`${server.url}/api/v0/git/paths`, {
+      method: "POST",
+      headers: { "Coder-Chat-Id": child, "Coder-Ancestor-Chat-Ids": JSON.stringify([parent]) },
+      body: JSON.stringify({ paths: [write(root, "sub.txt", "from child\n")] }),
+    });
+    assert.equal(res.status, 200);
+    const msg = await client.next((m) => repoIn(m, root) !== undefined);
+    assert.match(repoIn(msg, root)!.unified_diff!, /\+from child/);
+    client.close();
+  });
+
+  it("serves many connections of the same chat and a large path set", async () => {
+    const root = initRepo(path.join(freshDir(), "many"));
+    const chat = randomUUID();
+    const paths = Array.from({ length: 500 }, (_, i) => path.join(root, `dir${i % 10}`, `f${i}.txt`));
+    server.gitwatch.pathStore.addPaths([chat], paths);
+    write(root, "dir0/f0.txt", "zero\n");
+    const clients = await Promise.all([1, 2, 3].map(() => WatchClient.connect(server.url, `?chat_id=${chat}`)));
+    for (const c of clients) {
+      const msg = await c.next((m) => repoIn(m, root) !== undefined);
+      assert.equal(msg.repositories!.length, 1);
+      c.close();
+    }
+  });
+
+  it("rejects POST /api/v0/git/paths without a chat id or with a bad body", async () => {
+    const noChat = await fetch(`${server.url}/api/v0/git/paths`, { method: "POST", body: '{"paths":[]}' });
+    assert.equal(noChat.status, 400);
+    const badBody = await fetch(`${server.url}/api/v0/git/paths`, {
+      method: "POST",
+      headers: { "Coder-Chat-Id": randomUUID() },
+      body: '{"paths":"x"}',
+    });
+    assert.equal(badBody.status, 400);
+    assert.ok(((await badBody.json()) as { message: string }).message);
+  });
+
+  it("adds and lists paths over the Connect GitWatchService", async () => {
+    const client = createClient(GitWatchService, createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" }));
+    const chat = randomUUID();
+    const parent = randomUUID();
+    await client.addPaths({ chatId: chat.toUpperCase(), ancestorChatIds: [parent], paths: ["/b", "/a"] });
+    assert.deepEqual((await client.getPaths({ chatId: chat })).paths, ["/a", "/b"]);
+    assert.deepEqual((await client.getPaths({ chatId: parent })).paths, ["/a", "/b"]);
+    await assert.rejects(client.getPaths({ chatId: "nope" }), /chat_id must be a UUID/);
+  });
+});
+
+describe("git watch triggers beyond refresh", () => {
+  it("scans on the fallback poll", async () => {
+    const server = await startWatchServer({ pollIntervalMs: 300 });
+    try {
+      const root = initRepo(path.join(freshDir(), "poll"));
+      const chat = randomUUID();
+      server.gitwatch.pathStore.addPaths([chat], [root]);
+      const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+      await client.next(isChanges);
+      await client.next(isChanges, { from: 1 });
+      client.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("sends a shell edit without any refresh, from a file-system event", async () => {
+    const server = await startWatchServer({ pollIntervalMs: 600_000 });
+    try {
+      const root = initRepo(path.join(freshDir(), "fs"), { "README.md": "# Project\n", ".gitignore": "node_modules/\n" });
+      const chat = randomUUID();
+      server.gitwatch.pathStore.addPaths([chat], [root]);
+      const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+      await client.next(isChanges);
+      await waitFor(async () => (await metricValue(server, "agentd_gitwatch_fs_watched_repos")) === 1);
+      const seen = client.messages.length;
+      write(root, "README.md", "# Edited from a shell\n");
+      const msg = await client.next((m) => repoIn(m, root) !== undefined, { from: seen });
+      assert.match(repoIn(msg, root)!.unified_diff!, /\+# Edited from a shell/);
+      client.close();
+      await waitFor(async () => (await metricValue(server, "agentd_gitwatch_fs_watched_repos")) === 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("falls back to the poll past the file-system watch limit, counting the hit", async () => {
+    const server = await startWatchServer({ pollIntervalMs: 300, maxFsWatchedRepos: 1 });
+    try {
+      const base = freshDir();
+      const one = initRepo(path.join(base, "one"));
+      const two = initRepo(path.join(base, "two"));
+      const chat = randomUUID();
+      server.gitwatch.pathStore.addPaths([chat], [one, two]);
+      const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+      await client.next((m) => repoIn(m, one) !== undefined && repoIn(m, two) !== undefined);
+      assert.equal(await metricValue(server, "agentd_gitwatch_fs_watch_limit_hits_total"), 1);
+      const seen = client.messages.length;
+      write(two, "later.txt", "polled\n");
+      await client.next((m) => repoIn(m, two) !== undefined, { from: seen });
+      client.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("git watch across a restart", () => {
+  it("a new socket for the chat gets its repository again after the part restarts", async () => {
+    const dataDir = freshDir();
+    const root = initRepo(path.join(freshDir(), "persist"));
+    const chat = randomUUID();
+    const first = await startWatchServer({ dataDir });
+    first.gitwatch.pathStore.addPaths([chat], [write(root, "kept.txt", "kept\n")]);
+    await first.close();
+    const second = await startWatchServer({ dataDir });
+    try {
+      const client = await WatchClient.connect(second.url, `?chat_id=${chat}`);
+      const msg = await client.next((m) => repoIn(m, root) !== undefined);
+      assert.match(repoIn(msg, root)!.unified_diff!, /\+kept/);
+      client.close();
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+async function metricValue(server: WatchServer, name: string): Promise<number | undefined> {
+  const text = await server.registry.getSingleMetricAsString(name);
+  const line = text.split("\n").find((l) => l.startsWith(name));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
