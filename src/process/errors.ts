@@ -1,0 +1,82 @@
+import { Code } from "@connectrpc/connect";
+
+/** Every way a process operation can fail, with its HTTP status and Connect code. */
+export const PROCESS_ERRORS = {
+  /** Bad request content: missing command, missing or unsupported signal. */
+  invalid: { status: 400, code: Code.InvalidArgument },
+  /** Unknown id, or an id another chat owns. */
+  notFound: { status: 404, code: Code.NotFound },
+  /** Signal for a process that already exited. */
+  notRunning: { status: 409, code: Code.FailedPrecondition },
+  /** A client token reused with a different command or workdir. */
+  tokenConflict: { status: 409, code: Code.AlreadyExists },
+  /** The running-process limit (`--max-processes`) is reached. */
+  limit: { status: 429, code: Code.ResourceExhausted },
+  /** The spawn failed (missing workdir, no `sh`, manager closed). */
+  startFailed: { status: 500, code: Code.Internal },
+  /** The signal could not be delivered. */
+  signalFailed: { status: 500, code: Code.Internal },
+} as const;
+
+export type ProcessErrorKind = keyof typeof PROCESS_ERRORS;
+
+/**
+ * An expected failure of a process operation. `message` and `detail` are
+ * exactly what Coder's JSON envelope carries for the same case.
+ */
+export class ProcessError extends Error {
+  constructor(
+    readonly kind: ProcessErrorKind,
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = "ProcessError";
+  }
+
+  get status(): number {
+    return PROCESS_ERRORS[this.kind].status;
+  }
+
+  get code(): Code {
+    return PROCESS_ERRORS[this.kind].code;
+  }
+}
+
+/**
+ * Go's `%q` for a string: double quotes, Go escapes for control bytes, and
+ * `\u`/`\U` for characters that are not printable (strconv.IsPrint: letters,
+ * marks, numbers, punctuation, symbols and the ASCII space).
+ */
+export function goQuote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    const named = GO_ESCAPES[ch];
+    if (named) out += named;
+    else if (cp < 0x20 || cp === 0x7f) out += `\\x${cp.toString(16).padStart(2, "0")}`;
+    else if (PRINTABLE.test(ch)) out += ch;
+    else if (cp < 0x10000) out += `\\u${cp.toString(16).padStart(4, "0")}`;
+    else out += `\\U${cp.toString(16).padStart(8, "0")}`;
+  }
+  return out + '"';
+}
+
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
+
+const GO_ESCAPES: Record<string, string> = {
+  '"': '\\"',
+  "\\": "\\\\",
+  "\x07": "\\a",
+  "\b": "\\b",
+  "\f": "\\f",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\v": "\\v",
+};
+
+/** `Process "<id>" not found.` */
+export function notFound(id: string): ProcessError {
+  return new ProcessError("notFound", `Process ${goQuote(id)} not found.`);
+}

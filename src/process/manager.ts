@@ -1,0 +1,351 @@
+import { EventEmitter } from "node:events";
+import fs from "node:fs";
+import os from "node:os";
+import type { Registry } from "prom-client";
+import { errorText } from "../errors.js";
+import type { ChatScope } from "../http/chat.js";
+import type { Logger } from "../log.js";
+import type { Part } from "../part.js";
+import { goQuote, notFound, ProcessError } from "./errors.js";
+import type { FollowQueue } from "./follow-queue.js";
+import type { RenderedOutput } from "./head-tail-buffer.js";
+import { ManagedProcess, type ProcessMeta } from "./managed-process.js";
+import { ProcessMetrics } from "./metrics.js";
+
+/** Exited processes are dropped by `list` once exited longer than this (agentproc reap age). */
+export const REAP_AFTER_MS = 5 * 60 * 1000;
+/** Longest a `wait` for exit blocks (agentproc maxWaitDuration). */
+export const MAX_WAIT_MS = 5 * 60 * 1000;
+/** Most processes `list` returns (agentproc list cap). */
+export const LIST_LIMIT = 10;
+/** On close, how long a process group gets after SIGTERM before SIGKILL. */
+export const CLOSE_KILL_GRACE_MS = 1500;
+
+/** Emitted after a process exited, for git watchers of the chat and its ancestors. */
+export interface ProcessExitEvent {
+  id: string;
+  chatId: string | undefined;
+  ancestorChatIds: string[];
+  /** The workdir as the request gave it; undefined when the request had none. */
+  workdir: string | undefined;
+}
+
+/** A start request, in the JSON API's terms plus agentd's additions. */
+export interface StartRequest {
+  command: string;
+  workdir?: string | undefined;
+  env?: Record<string, string> | undefined;
+  background?: boolean | undefined;
+  /** Run under a pseudo-terminal. */
+  pty?: boolean | undefined;
+  /** Kill the process group after this many milliseconds; 0 or absent means never. */
+  timeoutMs?: number | undefined;
+  /** Idempotency key: the same token returns the same process. */
+  clientToken?: string | undefined;
+}
+
+/** One row of `list`, in Coder's ProcessInfo shape (optional fields omitted when absent). */
+export interface ProcessInfo {
+  id: string;
+  command: string;
+  workdir?: string;
+  background: boolean;
+  running: boolean;
+  exit_code?: number;
+  started_at_unix: number;
+  exited_at_unix?: number;
+}
+
+/** A snapshot of a process's output and state. */
+export interface OutputSnapshot extends RenderedOutput {
+  running: boolean;
+  exitCode: number | undefined;
+}
+
+/** The signals the API accepts and what they send to the process group. */
+export const SIGNALS = { kill: "SIGKILL", terminate: "SIGTERM" } as const satisfies Record<string, NodeJS.Signals>;
+export type SignalName = keyof typeof SIGNALS;
+
+/** Rewrites the environment a process starts with (Coder's updateEnv hook). */
+export type EnvHook = (env: Record<string, string>) => Record<string, string>;
+
+export interface ProcessManagerOptions {
+  log: Logger;
+  registry: Registry;
+  /** Default working directory when a request has none (`--workdir`). */
+  workdir?: string | undefined;
+  /** Running processes allowed at once (`--max-processes`). */
+  maxProcesses: number;
+  envHook?: EnvHook;
+  /** The user's home directory, the fallback working directory. */
+  homeDir?: () => string;
+  /** Milliseconds since the epoch. */
+  now?: () => number;
+}
+
+interface ManagerEvents {
+  exit: [ProcessExitEvent];
+}
+
+/**
+ * Starts and tracks processes for the process API: spawn, bounded output,
+ * chat scoping, signals, reaping, and killing everything on close. The JSON
+ * routes and the Connect service both call it.
+ */
+export class ProcessManager extends EventEmitter<ManagerEvents> implements Part {
+  readonly name = "process";
+  private readonly procs = new Map<string, ManagedProcess>();
+  private readonly tokens = new Map<string, ManagedProcess>();
+  private readonly metrics: ProcessMetrics;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly homeDir: () => string;
+  private runningCount = 0;
+  private closed = false;
+
+  constructor(private readonly opts: ProcessManagerOptions) {
+    super();
+    this.log = opts.log;
+    this.metrics = new ProcessMetrics(opts.registry);
+    this.now = opts.now ?? Date.now;
+    this.homeDir = opts.homeDir ?? os.homedir;
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    await this.close();
+  }
+
+  /** Starts a process; resolves as soon as it is spawned, with its id. */
+  async startProcess(req: StartRequest, scope: ChatScope): Promise<{ id: string; started: true }> {
+    if (this.closed) throw this.startFailed("closed", "manager is closed");
+    if (!req.command) throw new ProcessError("invalid", "Command is required.");
+    const token = req.clientToken || undefined;
+    if (token) {
+      const existing = this.tokens.get(token);
+      if (existing) return { id: this.reuseToken(existing, token, req), started: true };
+    }
+    if (this.runningCount >= this.opts.maxProcesses) {
+      this.metrics.rejected.inc({ reason: "limit" });
+      throw new ProcessError(
+        "limit",
+        "Too many running processes.",
+        `at most ${this.opts.maxProcesses} processes may run at once (--max-processes); wait for one to exit or signal one`,
+      );
+    }
+    const cwd = req.workdir || this.defaultWorkdir();
+    if (req.workdir) {
+      const problem = workdirProblem(req.workdir);
+      if (problem) throw this.startFailed("spawn", `start process: chdir ${req.workdir}: ${problem}`);
+    }
+    const meta: ProcessMeta = {
+      command: req.command,
+      workdir: cwd,
+      requestedWorkdir: req.workdir || undefined,
+      background: Boolean(req.background),
+      pty: Boolean(req.pty),
+      chatId: scope.chatId,
+      ancestorChatIds: scope.ancestorChatIds,
+      clientToken: token,
+    };
+    const proc = new ManagedProcess(meta, { command: req.command, cwd, env: this.env(req, scope), pty: meta.pty }, this.hooks, this.now);
+    if (proc.spawnFailure) {
+      const err = await proc.spawnFailure;
+      throw this.startFailed("spawn", `start process: ${err.message}`);
+    }
+    this.procs.set(proc.id, proc);
+    if (token) this.tokens.set(token, proc);
+    this.runningCount++;
+    this.metrics.started.inc();
+    this.metrics.running.set(this.runningCount);
+    if (req.timeoutMs && req.timeoutMs > 0) proc.setTimeout(req.timeoutMs);
+    this.log.debug({ id: proc.id, pid: proc.pid, chatId: scope.chatId, pty: meta.pty }, "process started");
+    return { id: proc.id, started: true };
+  }
+
+  private reuseToken(existing: ManagedProcess, token: string, req: StartRequest): string {
+    const sameWorkdir = (req.workdir || undefined) === existing.meta.requestedWorkdir;
+    if (existing.meta.command === req.command && sameWorkdir) return existing.id;
+    this.metrics.rejected.inc({ reason: "token_conflict" });
+    throw new ProcessError(
+      "tokenConflict",
+      `Client token ${goQuote(token)} is already used by process ${goQuote(existing.id)} with a different command or workdir.`,
+    );
+  }
+
+  private startFailed(reason: string, detail: string): ProcessError {
+    this.metrics.rejected.inc({ reason });
+    return new ProcessError("startFailed", "Failed to start process.", detail);
+  }
+
+  private readonly hooks = {
+    onOutput: (bytes: number) => this.metrics.outputBytes.inc(bytes),
+    onFollowDrop: (bytes: number) => this.metrics.followDroppedBytes.inc(bytes),
+    onExit: (proc: ManagedProcess, outcome: string) => {
+      this.runningCount--;
+      this.metrics.running.set(this.runningCount);
+      this.metrics.exited.inc({ outcome });
+      this.log.debug({ id: proc.id, exitCode: proc.exitCode, outcome }, "process exited");
+      const { chatId, ancestorChatIds, requestedWorkdir } = proc.meta;
+      this.emit("exit", { id: proc.id, chatId, ancestorChatIds, workdir: requestedWorkdir });
+    },
+  };
+
+  /** The agent's environment → env hook → request env → CODER_CHAT_ID. */
+  private env(req: StartRequest, scope: ChatScope): Record<string, string> {
+    let env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    if (this.opts.envHook) {
+      try {
+        env = this.opts.envHook({ ...env });
+      } catch (err) {
+        this.log.warn({ err: errorText(err) }, "environment hook failed; using the agent's environment");
+      }
+    }
+    if (req.env) Object.assign(env, req.env);
+    if (scope.chatId) env.CODER_CHAT_ID = scope.chatId;
+    return env;
+  }
+
+  /** The configured directory if it exists, else the home directory, else our cwd. */
+  private defaultWorkdir(): string {
+    const configured = this.opts.workdir;
+    if (configured && fs.existsSync(configured)) return configured;
+    try {
+      const home = this.homeDir();
+      if (home) return home;
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, "no home directory; using the agent's working directory");
+    }
+    return process.cwd();
+  }
+
+  /** Reaps long-exited processes, then lists what `scope` may see: running first, newest first, at most 10. */
+  list(scope: ChatScope): ProcessInfo[] {
+    this.reap();
+    const visible = [...this.procs.values()].filter((p) => !scope.chatId || p.meta.chatId === scope.chatId);
+    visible.sort((a, b) => Number(b.running) - Number(a.running) || b.startedAtMs - a.startedAtMs);
+    return visible.slice(0, LIST_LIMIT).map(info);
+  }
+
+  private reap(): void {
+    const now = this.now();
+    for (const [id, p] of this.procs) {
+      if (p.running || p.exitedAtMs === undefined || now - p.exitedAtMs <= REAP_AFTER_MS) continue;
+      this.procs.delete(id);
+      if (p.meta.clientToken && this.tokens.get(p.meta.clientToken) === p) this.tokens.delete(p.meta.clientToken);
+    }
+  }
+
+  /**
+   * Throws Not Found when the process exists but belongs to another chat.
+   * An unknown id passes (callers look it up after validating their input).
+   */
+  checkChatAccess(id: string, scope: ChatScope): void {
+    const p = this.procs.get(id);
+    if (p && !visibleTo(p, scope)) throw notFound(id);
+  }
+
+  /** The process `scope` may see, or Not Found. */
+  get(id: string, scope: ChatScope): ManagedProcess {
+    const p = this.procs.get(id);
+    if (!p || !visibleTo(p, scope)) throw notFound(id);
+    return p;
+  }
+
+  /**
+   * The output snapshot. With `wait`, first blocks until the process exits,
+   * MAX_WAIT_MS pass, or `signal` aborts; a wait that ends early is not an error.
+   */
+  async output(id: string, scope: ChatScope, opts: { wait?: boolean; signal?: AbortSignal } = {}): Promise<OutputSnapshot> {
+    const p = this.get(id, scope);
+    if (opts.wait && p.running) await waitFor(p.exited, MAX_WAIT_MS, opts.signal);
+    const running = p.running;
+    const exitCode = p.exitCode;
+    return { ...p.output(), running, exitCode: running ? undefined : exitCode };
+  }
+
+  /** Sends `kill` (SIGKILL) or `terminate` (SIGTERM) to the process group. */
+  signal(id: string, scope: ChatScope, name: SignalName): void {
+    const p = this.get(id, scope);
+    if (!p.running) throw new ProcessError("notRunning", `Process ${goQuote(id)} is not running.`);
+    try {
+      p.signal(SIGNALS[name]);
+    } catch (err) {
+      throw new ProcessError("signalFailed", "Failed to signal process.", errorText(err));
+    }
+  }
+
+  /** A bounded follower of the process's output (see FollowQueue). */
+  follow(id: string, scope: ChatScope): { proc: ManagedProcess; queue: FollowQueue } {
+    const proc = this.get(id, scope);
+    return { proc, queue: proc.follow() };
+  }
+
+  /**
+   * Refuses new starts, sends SIGTERM to every process group it started,
+   * SIGKILL after a grace period, and waits for every process to exit.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.procs.values()];
+    if (all.length === 0) return;
+    for (const p of all) p.signalGroup("SIGTERM");
+    const allExited = Promise.all(all.map((p) => p.exited));
+    const exitedInGrace = await waitFor(allExited, CLOSE_KILL_GRACE_MS);
+    // Background children of exited shells may keep a group alive after its leader left.
+    for (const p of all) p.signalGroup("SIGKILL");
+    if (!exitedInGrace) await allExited;
+    this.log.info({ processes: all.length }, "process manager closed");
+  }
+}
+
+function visibleTo(p: ManagedProcess, scope: ChatScope): boolean {
+  return !scope.chatId || !p.meta.chatId || p.meta.chatId === scope.chatId;
+}
+
+/** Coder's ProcessInfo, fields in Go's order; workdir and the exit fields omitted when empty. */
+function info(p: ManagedProcess): ProcessInfo {
+  return {
+    id: p.id,
+    command: p.meta.command,
+    ...(p.meta.workdir ? { workdir: p.meta.workdir } : {}),
+    background: p.meta.background,
+    running: p.running,
+    ...(p.running ? {} : { exit_code: p.exitCode ?? -1 }),
+    started_at_unix: Math.floor(p.startedAtMs / 1000),
+    ...(p.running ? {} : { exited_at_unix: Math.floor((p.exitedAtMs ?? 0) / 1000) }),
+  };
+}
+
+/** Why `dir` cannot be a working directory, in Go's words, or undefined when it can. */
+function workdirProblem(dir: string): string | undefined {
+  try {
+    return fs.statSync(dir).isDirectory() ? undefined : "not a directory";
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return "no such file or directory";
+    if (code === "EACCES") return "permission denied";
+    if (code === "ENOTDIR") return "not a directory";
+    return errorText(err);
+  }
+}
+
+/** Resolves true when `promise` settled in time, false on timeout or abort. */
+async function waitFor(promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return false;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const cut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    onAbort = () => resolve(false);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise.then(() => true), cut]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,50 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+
+/** How a process ended, the `outcome` label of agentd_process_exited_total. */
+export type ExitOutcome = "success" | "failure" | "signal" | "timeout" | "error";
+
+/** The process part's Prometheus metrics, registered on the agent's registry. */
+export class ProcessMetrics {
+  readonly started: Counter;
+  readonly running: Gauge;
+  readonly exited: Counter<"outcome">;
+  readonly outputBytes: Counter;
+  readonly rejected: Counter<"reason">;
+  readonly followDroppedBytes: Counter;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.started = new Counter({
+      name: "agentd_process_started_total",
+      help: "Processes started.",
+      registers,
+    });
+    this.running = new Gauge({
+      name: "agentd_process_running",
+      help: "Processes running now.",
+      registers,
+    });
+    this.exited = new Counter({
+      name: "agentd_process_exited_total",
+      help: "Processes that ended, by outcome (success, failure, signal, timeout, error).",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.outputBytes = new Counter({
+      name: "agentd_process_output_bytes_total",
+      help: "Output bytes captured from processes (before head/tail truncation).",
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "agentd_process_start_rejected_total",
+      help: "Starts refused, by reason (limit, token_conflict, closed, spawn).",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.followDroppedBytes = new Counter({
+      name: "agentd_process_follow_dropped_bytes_total",
+      help: "Output bytes not delivered to a follower that fell behind.",
+      registers,
+    });
+  }
+}

@@ -1,0 +1,256 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { Registry } from "prom-client";
+import type { ChatScope } from "../../src/http/chat.js";
+import { createLogger } from "../../src/log.js";
+import { ProcessError } from "../../src/process/errors.js";
+import {
+  ProcessManager,
+  REAP_AFTER_MS,
+  type ProcessExitEvent,
+  type ProcessManagerOptions,
+} from "../../src/process/manager.js";
+import { tempDir } from "../helpers/agentd.js";
+
+const CHAT_A = "3f1e2d4c-5b6a-4789-8abc-def012345678";
+const CHAT_B = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+const NO_CHAT: ChatScope = { chatId: undefined, ancestorChatIds: [] };
+const managers: ProcessManager[] = [];
+const dirs: string[] = [];
+
+function manager(opts: Partial<ProcessManagerOptions> = {}): ProcessManager {
+  const m = new ProcessManager({ log: createLogger("silent"), registry: new Registry(), maxProcesses: 64, ...opts });
+  managers.push(m);
+  return m;
+}
+
+function dir(): string {
+  const d = tempDir("agentd-proc-");
+  dirs.push(d);
+  return d;
+}
+
+after(async () => {
+  await Promise.all(managers.map((m) => m.close()));
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function run(m: ProcessManager, command: string, extra: object = {}, scope = NO_CHAT) {
+  const { id } = await m.startProcess({ command, ...extra }, scope);
+  return { id, ...(await m.output(id, scope, { wait: true })) };
+}
+
+async function waitUntil(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+describe("process manager: spawning and output", () => {
+  it("captures stdout and stderr in one buffer in write order", async () => {
+    const r = await run(manager(), "echo one; echo two >&2; echo three; echo four >&2");
+    assert.equal(r.output, "one\ntwo\nthree\nfour\n");
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.running, false);
+  });
+
+  it("reports the exit status, and -1 when a signal killed the process", async () => {
+    const m = manager();
+    assert.equal((await run(m, "exit 42")).exitCode, 42);
+    const { id } = await m.startProcess({ command: "sleep 300" }, NO_CHAT);
+    m.signal(id, NO_CHAT, "kill");
+    assert.equal((await m.output(id, NO_CHAT, { wait: true })).exitCode, -1);
+  });
+
+  it("runs with stdin at end of file", async () => {
+    assert.equal((await run(manager(), "cat; echo done")).output, "done\n");
+  });
+
+  it("applies env in order: agent env, hook, request env, chat id", async () => {
+    const m = manager({ envHook: (env) => ({ ...env, FROM_HOOK: "hook", KEY: "from_hook" }) });
+    const scope = { chatId: CHAT_A, ancestorChatIds: [] };
+    const r = await run(m, 'echo "$PATH|$FROM_HOOK|$KEY|$CODER_CHAT_ID"', { env: { KEY: "from_request" } }, scope);
+    assert.equal(r.output, `${process.env.PATH}|hook|from_request|${CHAT_A}\n`);
+  });
+
+  it("keeps the agent env when the hook throws", async () => {
+    const m = manager({
+      envHook: () => {
+        throw new Error("boom");
+      },
+    });
+    assert.equal((await run(m, 'echo "$PATH"')).output, `${process.env.PATH}\n`);
+  });
+
+  it("resolves the workdir: request verbatim, else configured, else home", async () => {
+    const home = dir();
+    const configured = dir();
+    const req = dir();
+    const m = manager({ workdir: configured, homeDir: () => home });
+    assert.equal((await run(m, "pwd", { workdir: req })).output, `${req}\n`);
+    assert.equal((await run(m, "pwd")).output, `${configured}\n`);
+    const fallback = manager({ workdir: path.join(configured, "missing"), homeDir: () => home });
+    assert.equal((await run(fallback, "pwd")).output, `${home}\n`);
+    assert.equal(fallback.list(NO_CHAT)[0]?.workdir, home);
+  });
+
+  it("fails the start for a missing workdir with Go's error text", async () => {
+    const missing = path.join(dir(), "nope");
+    await assert.rejects(manager().startProcess({ command: "true", workdir: missing }, NO_CHAT), (err) => {
+      assert.ok(err instanceof ProcessError);
+      assert.equal(err.status, 500);
+      assert.equal(err.message, "Failed to start process.");
+      assert.equal(err.detail, `start process: chdir ${missing}: no such file or directory`);
+      return true;
+    });
+  });
+});
+
+describe("process manager: exit event", () => {
+  it("emits the chat scope and the workdir as requested", async () => {
+    const m = manager();
+    const events: ProcessExitEvent[] = [];
+    m.on("exit", (e) => events.push(e));
+    const d = dir();
+    const scope = { chatId: CHAT_A, ancestorChatIds: [CHAT_B] };
+    const a = await run(m, "true", { workdir: d }, scope);
+    const b = await run(m, "true", {}, scope);
+    assert.deepEqual(events, [
+      { id: a.id, chatId: CHAT_A, ancestorChatIds: [CHAT_B], workdir: d },
+      { id: b.id, chatId: CHAT_A, ancestorChatIds: [CHAT_B], workdir: undefined },
+    ]);
+  });
+});
+
+describe("process manager: list, reaping and chat scope", () => {
+  it("reaps processes exited more than five minutes ago, on list", async () => {
+    let now = Date.now();
+    const m = manager({ now: () => now });
+    const { id } = await run(m, "true");
+    now += REAP_AFTER_MS;
+    assert.equal(m.list(NO_CHAT).length, 1);
+    now += 1000;
+    assert.equal(m.list(NO_CHAT).length, 0);
+    assert.throws(() => m.get(id, NO_CHAT), /not found/);
+  });
+
+  it("hides other chats' processes and lets any chat read chatless ones", async () => {
+    const m = manager();
+    const a = { chatId: CHAT_A, ancestorChatIds: [] };
+    const b = { chatId: CHAT_B, ancestorChatIds: [] };
+    const own = await run(m, "echo a", {}, a);
+    const shared = await run(m, "echo none");
+    assert.equal(m.list(a).length, 1);
+    assert.equal(m.list(b).length, 0);
+    assert.equal(m.list(NO_CHAT).length, 2);
+    await assert.rejects(m.output(own.id, b), /not found/);
+    assert.equal((await m.output(shared.id, b)).output, "none\n");
+  });
+});
+
+describe("process manager: extras", () => {
+  it("kills the whole group when timeout_ms expires", async () => {
+    const d = dir();
+    const pidfile = path.join(d, "pid");
+    const m = manager();
+    const { id } = await m.startProcess({ command: `sleep 300 & echo $! > ${pidfile}; wait`, timeoutMs: 300 }, NO_CHAT);
+    const r = await m.output(id, NO_CHAT, { wait: true });
+    assert.equal(r.running, false);
+    assert.equal(r.exitCode, -1);
+    const grandchild = Number(fs.readFileSync(pidfile, "utf8"));
+    await waitUntil(() => !alive(grandchild), "the grandchild to die");
+  });
+
+  it("returns the same process for the same client token, 409 for a different command", async () => {
+    const m = manager();
+    const first = await m.startProcess({ command: "sleep 300", clientToken: "tok" }, NO_CHAT);
+    const again = await m.startProcess({ command: "sleep 300", clientToken: "tok" }, NO_CHAT);
+    assert.equal(again.id, first.id);
+    await assert.rejects(m.startProcess({ command: "sleep 301", clientToken: "tok" }, NO_CHAT), (err) => {
+      assert.ok(err instanceof ProcessError);
+      assert.equal(err.status, 409);
+      assert.match(err.message, /Client token "tok" is already used by process/);
+      return true;
+    });
+    await assert.rejects(m.startProcess({ command: "sleep 300", clientToken: "tok", workdir: "/" }, NO_CHAT), /different/);
+    m.signal(first.id, NO_CHAT, "kill");
+  });
+
+  it("refuses starts past the running limit with 429", async () => {
+    const m = manager({ maxProcesses: 2 });
+    const a = await m.startProcess({ command: "sleep 300" }, NO_CHAT);
+    await m.startProcess({ command: "sleep 300" }, NO_CHAT);
+    await assert.rejects(m.startProcess({ command: "true" }, NO_CHAT), (err) => {
+      assert.ok(err instanceof ProcessError);
+      assert.equal(err.status, 429);
+      return true;
+    });
+    m.signal(a.id, NO_CHAT, "kill");
+    await m.output(a.id, NO_CHAT, { wait: true });
+    const c = await run(m, "echo ok");
+    assert.equal(c.output, "ok\n");
+  });
+
+  it("runs under a pty when asked, with the exit code reported", async () => {
+    const r = await run(manager(), "test -t 1 && echo is-a-tty; exit 3", { pty: true });
+    assert.match(r.output, /is-a-tty/);
+    assert.equal(r.exitCode, 3);
+  });
+
+  it("delivers signals to a pty process group", async () => {
+    const m = manager();
+    const { id } = await m.startProcess({ command: "sleep 300", pty: true }, NO_CHAT);
+    m.signal(id, NO_CHAT, "terminate");
+    const r = await m.output(id, NO_CHAT, { wait: true });
+    assert.equal(r.running, false);
+    assert.equal(r.exitCode, -1);
+  });
+});
+
+describe("process manager: follow", () => {
+  it("streams live chunks and ends with the exit code", async () => {
+    const m = manager();
+    const { id } = await m.startProcess({ command: "echo first; sleep 0.3; echo second; exit 7" }, NO_CHAT);
+    const { queue } = m.follow(id, NO_CHAT);
+    let text = "";
+    let exit: number | undefined;
+    for await (const item of queue.drain()) {
+      if (item.kind === "data") text += item.data.toString();
+      else exit = item.exitCode;
+    }
+    assert.equal(text, "first\nsecond\n");
+    assert.equal(exit, 7);
+  });
+});
+
+describe("process manager: close", () => {
+  it("refuses new starts and kills every process group, grandchildren included", async () => {
+    const d = dir();
+    const pidfile = path.join(d, "pid");
+    const m = manager();
+    const { id } = await m.startProcess({ command: `trap '' TERM; sleep 300 & echo $! > ${pidfile}; wait` }, NO_CHAT);
+    await waitUntil(() => fs.existsSync(pidfile) && fs.readFileSync(pidfile, "utf8").trim() !== "", "the pid file");
+    const grandchild = Number(fs.readFileSync(pidfile, "utf8"));
+    await m.close();
+    assert.equal(m.get(id, NO_CHAT).running, false);
+    await waitUntil(() => !alive(grandchild), "the grandchild to die");
+    await assert.rejects(m.startProcess({ command: "true" }, NO_CHAT), (err) => {
+      assert.ok(err instanceof ProcessError);
+      assert.equal(err.detail, "manager is closed");
+      return true;
+    });
+  });
+});
