@@ -4,8 +4,6 @@ import type { Logger } from "../log.js";
 import type { GitRunner } from "./git.js";
 import type { GitWatchMetrics } from "./metrics.js";
 
-/** Default for the number of repositories watched for file-system events at once. */
-export const DEFAULT_MAX_FS_WATCHED_REPOS = 32;
 /** Events within this window become one notification (a save often writes several times). */
 const FS_EVENT_DEBOUNCE_MS = 100;
 /** Directories never watched, ignored or not: dependency trees are huge and churn. */

@@ -6,14 +6,13 @@ import { readBody, writeError, writeJson } from "../http/json.js";
 import type { HttpServer } from "../http/server.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
-import { DEFAULT_MAX_FS_WATCHED_REPOS, FsWatchHub } from "./fs-watch.js";
+import { FsWatchHub } from "./fs-watch.js";
 import { GitRunner } from "./git.js";
 import { GitWatchMetrics } from "./metrics.js";
 import { PathStore } from "./path-store.js";
 import { GIT_WATCH_PATH, GitWatchRoute } from "./route.js";
 import { RepoScanner } from "./scanner.js";
 import { gitWatchService } from "./service.js";
-import { DEFAULT_POLL_INTERVAL_MS } from "./watcher.js";
 
 /** REST endpoint that adds (POST) or lists (GET) the paths of the calling chat. */
 export const GIT_PATHS_PATH = "/api/v0/git/paths";
@@ -26,8 +25,10 @@ export interface GitWatchOptions {
   dataDir: string | undefined;
   log: Logger;
   registry: Registry;
-  pollIntervalMs?: number;
-  maxFsWatchedRepos?: number;
+  /** Fallback scan interval. */
+  pollIntervalMs: number;
+  /** Repositories watched for file-system events at once; the rest rely on the poll. */
+  maxFsWatchedRepos: number;
   maxGitProcesses?: number;
 }
 
@@ -53,7 +54,7 @@ export class GitWatch implements Part {
     });
     const git = new GitRunner(opts.maxGitProcesses ?? DEFAULT_MAX_GIT_PROCESSES);
     this.fsHub = new FsWatchHub({
-      maxRepos: opts.maxFsWatchedRepos ?? DEFAULT_MAX_FS_WATCHED_REPOS,
+      maxRepos: opts.maxFsWatchedRepos,
       git,
       log,
       metrics: this.metrics,
@@ -64,7 +65,7 @@ export class GitWatch implements Part {
       fsHub: this.fsHub,
       metrics: this.metrics,
       log,
-      pollIntervalMs: opts.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+      pollIntervalMs: opts.pollIntervalMs,
     };
     this.route = new GitWatchRoute(deps, this.metrics, log);
   }

@@ -9,8 +9,6 @@ import type { RepoScanner, RepoState } from "./scanner.js";
 
 /** Minimum time between the starts of two scans (agentgit scanCooldown). */
 export const SCAN_COOLDOWN_MS = 1000;
-/** Fallback scan interval (agentgit fallbackPollInterval). */
-export const DEFAULT_POLL_INTERVAL_MS = 30_000;
 
 /** What a watcher needs from the git watch part. */
 export interface WatcherDeps {
@@ -19,6 +17,7 @@ export interface WatcherDeps {
   fsHub: FsWatchHub;
   metrics: GitWatchMetrics;
   log: Logger;
+  /** Fallback scan interval (agentgit's fallbackPollInterval is 30 s). */
   pollIntervalMs: number;
 }
 

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Registry } from "prom-client";
 import WebSocket from "ws";
+import { DEFAULT_GIT_WATCH_POLL_SECONDS, DEFAULT_MAX_FS_WATCHED_REPOS } from "../../src/config.js";
 import { GitWatch, type GitWatchOptions } from "../../src/gitwatch/gitwatch.js";
 import type { GitServerMessage } from "../../src/gitwatch/messages.js";
 import { HttpServer } from "../../src/http/server.js";
@@ -48,7 +49,14 @@ export async function startWatchServer(opts: Partial<GitWatchOptions> = {}): Pro
   const log = createLogger("silent");
   const registry = new Registry();
   const http = new HttpServer({ host: "127.0.0.1", port: 0 }, log, registry);
-  const gitwatch = new GitWatch({ dataDir: undefined, log, registry, ...opts });
+  const gitwatch = new GitWatch({
+    dataDir: undefined,
+    log,
+    registry,
+    pollIntervalMs: DEFAULT_GIT_WATCH_POLL_SECONDS * 1000,
+    maxFsWatchedRepos: DEFAULT_MAX_FS_WATCHED_REPOS,
+    ...opts,
+  });
   gitwatch.register(http);
   await gitwatch.start();
   await http.listen();
