@@ -56,6 +56,8 @@ export interface CoderdPeerOptions {
   log?: Logger;
   /** yamux keepalive interval of the peer's sessions (0 = off, the default). */
   keepAliveIntervalMs?: number;
+  /** Serve this Agent implementation instead of the embedded one (e.g. an in-memory one for benchmarks). */
+  service?: Partial<ServiceImpl<typeof AgentService>>;
 }
 
 interface Events {
@@ -188,7 +190,7 @@ export class CoderdPeer extends EventEmitter<Events> {
 
   /** The embedded Agent service for one connection, with every call recorded, logged and subject to faults. */
   private service(role: string | undefined): Partial<ServiceImpl<typeof AgentService>> {
-    const base = embeddedAgentService(this.store) as unknown as Record<string, Handler | undefined>;
+    const base = (this.opts.service ?? embeddedAgentService(this.store)) as unknown as Record<string, Handler | undefined>;
     const impl: Record<string, Handler> = {};
     for (const method of AgentService.methods) {
       const handler = base[method.localName];
