@@ -35,6 +35,7 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Most of an error response body read for coderd's message. */
 const MAX_ERROR_BODY_BYTES = 64 << 10;
 
+/** Where and how CoderdUpstream reaches coderd. */
 export interface CoderdUpstreamOptions {
   /** The coderd URL (`--coder-url`). */
   url: URL;

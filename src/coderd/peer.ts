@@ -44,6 +44,7 @@ export interface PeerRequest {
   token: string | undefined;
 }
 
+/** Where a CoderdPeer listens, what it accepts and where it keeps what it receives. */
 export interface CoderdPeerOptions {
   host?: string;
   /** Port to listen on; 0 (default) picks a free one. */

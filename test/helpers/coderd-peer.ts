@@ -1,6 +1,7 @@
 import { after } from "node:test";
 import { CoderdPeer, startCoderdPeer, type CoderdPeerOptions } from "../../src/coderd/peer.js";
 
+/** The peer's types, for tests that hold on to what it records. */
 export type { CoderdPeer, PeerCall, PeerConnection, PeerRequest } from "../../src/coderd/peer.js";
 
 /**

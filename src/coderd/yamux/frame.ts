@@ -34,6 +34,7 @@ export enum GoAwayCode {
   InternalError = 2,
 }
 
+/** A decoded frame header (the version byte is checked, not kept). */
 export interface Header {
   type: FrameType;
   flags: number;

@@ -19,6 +19,7 @@ export const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
 export const MAX_INBOUND_STREAMS = 1024;
 
+/** How a YamuxSession behaves: its side, how it accepts streams, its keepalive. */
 export interface YamuxSessionOptions {
   /** The client opens odd stream ids, the server even ones (spec.md "StreamID Field"). */
   client: boolean;
