@@ -222,11 +222,11 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   }
 
   /** Reaps long-exited processes, then lists what `scope` may see: running first, newest first, at most 10. */
-  list(scope: ChatScope): ProcessInfo[] {
+  list(scope: ChatScope): ManagedProcess[] {
     this.reap();
     const visible = [...this.procs.values()].filter((p) => !scope.chatId || p.meta.chatId === scope.chatId);
     visible.sort((a, b) => Number(b.running) - Number(a.running) || b.startedAtMs - a.startedAtMs);
-    return visible.slice(0, LIST_LIMIT).map(info);
+    return visible.slice(0, LIST_LIMIT);
   }
 
   private reap(): void {
@@ -305,8 +305,8 @@ function visibleTo(p: ManagedProcess, scope: ChatScope): boolean {
   return !scope.chatId || !p.meta.chatId || p.meta.chatId === scope.chatId;
 }
 
-/** Coder's ProcessInfo, fields in Go's order; workdir and the exit fields omitted when empty. */
-function info(p: ManagedProcess): ProcessInfo {
+/** Coder's ProcessInfo for `p`, fields in Go's order; workdir and the exit fields omitted when empty. */
+export function processInfo(p: ManagedProcess): ProcessInfo {
   return {
     id: p.id,
     command: p.meta.command,

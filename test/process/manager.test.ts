@@ -104,7 +104,7 @@ describe("process manager: spawning and output", () => {
     assert.equal((await run(m, "pwd")).output, `${configured}\n`);
     const fallback = manager({ workdir: path.join(configured, "missing"), homeDir: () => home });
     assert.equal((await run(fallback, "pwd")).output, `${home}\n`);
-    assert.equal(fallback.list(NO_CHAT)[0]?.workdir, home);
+    assert.equal(fallback.list(NO_CHAT)[0]?.meta.workdir, home);
   });
 
   it("fails the start for a missing workdir with Go's error text", async () => {

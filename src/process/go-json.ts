@@ -1,0 +1,277 @@
+/**
+ * Request bodies decoded the way Go's json.Decoder decodes them into a
+ * struct: only the first JSON value is read (trailing bytes are ignored),
+ * unknown keys are skipped, keys match field names case-insensitively,
+ * `null` leaves the zero value, and failures carry Go's error text
+ * (`EOF`, `unexpected EOF`, `invalid character …`, `json: cannot unmarshal …`).
+ */
+
+/** Nesting beyond this is a syntax error (encoding/json maxNestingDepth). */
+const MAX_NESTING_DEPTH = 10000;
+
+/** A body that Go's decoder would reject; `message` is Go's error text. */
+export class GoJsonError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GoJsonError";
+  }
+}
+
+/** A parsed JSON value that keeps number literals and key order as written. */
+type JsonValue =
+  | { t: "string"; v: string }
+  | { t: "number"; raw: string }
+  | { t: "bool"; v: boolean }
+  | { t: "null" }
+  | { t: "array"; v: JsonValue[] }
+  | { t: "object"; v: [string, JsonValue][] };
+
+/** Go's quoteChar for a character in syntax errors. */
+function quoteChar(c: string): string {
+  if (c === "'") return "'\\''";
+  if (c === '"') return "'\"'";
+  const q = JSON.stringify(c).slice(1, -1);
+  return `'${q}'`;
+}
+
+function isSpace(c: string | undefined): boolean {
+  return c === " " || c === "\t" || c === "\n" || c === "\r";
+}
+
+class Parser {
+  private i = 0;
+
+  constructor(private readonly s: string) {}
+
+  private fail(context: string): never {
+    if (this.i >= this.s.length) throw new GoJsonError("unexpected EOF");
+    throw new GoJsonError(`invalid character ${quoteChar(this.charAt())} ${context}`);
+  }
+
+  private charAt(): string {
+    return String.fromCodePoint(this.s.codePointAt(this.i)!);
+  }
+
+  private skipSpace(): void {
+    while (isSpace(this.s[this.i])) this.i++;
+  }
+
+  /** The first value; whatever follows a complete object or array is ignored. */
+  parseFirst(): JsonValue {
+    this.skipSpace();
+    if (this.i >= this.s.length) throw new GoJsonError("EOF");
+    const v = this.value(0);
+    if (v.t !== "object" && v.t !== "array" && this.i < this.s.length && !isSpace(this.s[this.i])) {
+      this.fail("after top-level value");
+    }
+    return v;
+  }
+
+  private value(depth: number): JsonValue {
+    const c = this.s[this.i];
+    if (c === "{" || c === "[") {
+      if (depth + 1 > MAX_NESTING_DEPTH) throw new GoJsonError("exceeded max depth");
+      return c === "{" ? this.object(depth + 1) : this.array(depth + 1);
+    }
+    if (c === '"') return { t: "string", v: this.string() };
+    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return { t: "number", raw: this.number() };
+    if (c === "t") return this.literal("true", { t: "bool", v: true });
+    if (c === "f") return this.literal("false", { t: "bool", v: false });
+    if (c === "n") return this.literal("null", { t: "null" });
+    return this.fail("looking for beginning of value");
+  }
+
+  private object(depth: number): JsonValue {
+    this.i++;
+    const entries: [string, JsonValue][] = [];
+    this.skipSpace();
+    if (this.s[this.i] === "}") {
+      this.i++;
+      return { t: "object", v: entries };
+    }
+    for (;;) {
+      if (this.s[this.i] !== '"') this.fail("looking for beginning of object key string");
+      const key = this.string();
+      this.skipSpace();
+      if (this.s[this.i] !== ":") this.fail("after object key");
+      this.i++;
+      this.skipSpace();
+      entries.push([key, this.value(depth)]);
+      this.skipSpace();
+      const c = this.s[this.i];
+      if (c === "}") {
+        this.i++;
+        return { t: "object", v: entries };
+      }
+      if (c !== ",") this.fail("after object key:value pair");
+      this.i++;
+      this.skipSpace();
+    }
+  }
+
+  private array(depth: number): JsonValue {
+    this.i++;
+    const items: JsonValue[] = [];
+    this.skipSpace();
+    if (this.s[this.i] === "]") {
+      this.i++;
+      return { t: "array", v: items };
+    }
+    for (;;) {
+      items.push(this.value(depth));
+      this.skipSpace();
+      const c = this.s[this.i];
+      if (c === "]") {
+        this.i++;
+        return { t: "array", v: items };
+      }
+      if (c !== ",") this.fail("after array element");
+      this.i++;
+      this.skipSpace();
+    }
+  }
+
+  private literal<T extends JsonValue>(word: string, v: T): T {
+    for (let k = 0; k < word.length; k++, this.i++) {
+      if (this.s[this.i] !== word[k]) this.fail(`in literal ${word} (expecting '${word[k]}')`);
+    }
+    return v;
+  }
+
+  private digits(context: string): void {
+    if (!/[0-9]/.test(this.s[this.i] ?? "")) this.fail(context);
+    while (/[0-9]/.test(this.s[this.i] ?? "")) this.i++;
+  }
+
+  private number(): string {
+    const start = this.i;
+    if (this.s[this.i] === "-") this.i++;
+    if (this.s[this.i] === "0") this.i++;
+    else this.digits("in numeric literal");
+    if (this.s[this.i] === ".") {
+      this.i++;
+      this.digits("after decimal point in numeric literal");
+    }
+    if (this.s[this.i] === "e" || this.s[this.i] === "E") {
+      this.i++;
+      if (this.s[this.i] === "+" || this.s[this.i] === "-") this.i++;
+      this.digits("in exponent of numeric literal");
+    }
+    return this.s.slice(start, this.i);
+  }
+
+  private string(): string {
+    this.i++;
+    let out = "";
+    for (;;) {
+      const c = this.s[this.i];
+      if (c === undefined) this.fail("in string literal");
+      if (c === '"') {
+        this.i++;
+        return out;
+      }
+      if (c < " ") this.fail("in string literal");
+      if (c !== "\\") {
+        out += c;
+        this.i++;
+        continue;
+      }
+      this.i++;
+      const e = this.s[this.i];
+      const simple: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+      if (e !== undefined && e in simple) {
+        out += simple[e];
+        this.i++;
+      } else if (e === "u") {
+        this.i++;
+        let hex = "";
+        for (let k = 0; k < 4; k++, this.i++) {
+          if (!/[0-9a-fA-F]/.test(this.s[this.i] ?? "")) this.fail("in \\u hexadecimal character escape");
+          hex += this.s[this.i];
+        }
+        out += String.fromCharCode(parseInt(hex, 16));
+      } else {
+        this.fail("in string escape code");
+      }
+    }
+  }
+}
+
+/** The Go types a request field can have. */
+export type GoFieldType = "string" | "bool" | "uint64" | "map[string]string";
+
+/** A Go struct: its name (for error text) and JSON field names with their types. */
+export interface GoStruct {
+  /** e.g. `workspacesdk.StartProcessRequest` */
+  typeName: string;
+  fields: Record<string, GoFieldType>;
+}
+
+type Decoded = Record<string, string | boolean | number | Record<string, string> | undefined>;
+
+function kindOf(v: JsonValue): string {
+  return v.t === "bool" ? "bool" : v.t;
+}
+
+/**
+ * Decodes `body` into the fields of `shape`. Absent, null and unknown keys
+ * leave a field undefined (the caller applies zero values).
+ */
+export function decodeGoJson(body: Buffer | string, shape: GoStruct): Decoded {
+  const root = new Parser(typeof body === "string" ? body : body.toString("utf8")).parseFirst();
+  const out: Decoded = {};
+  if (root.t === "null") return out;
+  if (root.t !== "object") {
+    throw new GoJsonError(`json: cannot unmarshal ${kindOf(root)} into Go value of type ${shape.typeName}`);
+  }
+  const shortName = shape.typeName.slice(shape.typeName.lastIndexOf(".") + 1);
+  const names = Object.keys(shape.fields);
+  let firstError: GoJsonError | undefined;
+  for (const [key, value] of root.v) {
+    const name = names.find((n) => n === key) ?? names.find((n) => n.toLowerCase() === key.toLowerCase());
+    if (!name || value.t === "null") {
+      if (name && shape.fields[name] === "map[string]string") out[name] = undefined;
+      continue;
+    }
+    const fail = (what: string, field = name, type: string = shape.fields[name]!) =>
+      (firstError ??= new GoJsonError(
+        `json: cannot unmarshal ${what} into Go struct field ${shortName}.${field} of type ${type}`,
+      ));
+    switch (shape.fields[name]) {
+      case "string":
+        if (value.t === "string") out[name] = value.v;
+        else fail(kindOf(value));
+        break;
+      case "bool":
+        if (value.t === "bool") out[name] = value.v;
+        else fail(kindOf(value));
+        break;
+      case "uint64": {
+        if (value.t !== "number") {
+          fail(kindOf(value));
+          break;
+        }
+        const n = /^\d+$/.test(value.raw) ? BigInt(value.raw) : -1n;
+        if (n < 0n || n > 0xffffffffffffffffn) fail(`number ${value.raw}`);
+        else out[name] = Number(n);
+        break;
+      }
+      case "map[string]string": {
+        if (value.t !== "object") {
+          fail(kindOf(value));
+          break;
+        }
+        const map = (out[name] as Record<string, string> | undefined) ?? {};
+        for (const [k, v] of value.v) {
+          if (v.t === "string") map[k] = v.v;
+          else if (v.t === "null") map[k] ??= "";
+          else fail(kindOf(v), `${name}.${k}`, "string");
+        }
+        out[name] = map;
+        break;
+      }
+    }
+  }
+  if (firstError) throw firstError;
+  return out;
+}

@@ -1,0 +1,139 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  FollowResponseSchema,
+  ListResponseSchema,
+  OutputResponseSchema,
+  ProcessInfoSchema,
+  ProcessService,
+  Signal,
+  SignalResponseSchema,
+  StartResponseSchema,
+  TruncationSchema,
+  type FollowResponse,
+} from "../../gen/agentd/process/v1/process_pb.js";
+import { canonicalUuid, chatScope, type ChatScope } from "../http/chat.js";
+import { goQuote, ProcessError } from "./errors.js";
+import { processInfo, type ProcessManager, type SignalName } from "./manager.js";
+
+const SIGNAL_NAMES: Partial<Record<Signal, SignalName>> = {
+  [Signal.KILL]: "kill",
+  [Signal.TERMINATE]: "terminate",
+};
+
+/**
+ * The chat scope of a Connect call: the request's `chat_id` (and
+ * ancestors) when set, else the Coder-Chat-Id headers as the JSON API reads
+ * them. An unparseable chat id makes the call non-chat.
+ */
+function scopeOf(chatId: string, ancestorChatIds: string[], ctx: HandlerContext): ChatScope {
+  if (chatId) {
+    const ancestors = ancestorChatIds.map((a) => canonicalUuid(a)).filter((a): a is string => a !== undefined);
+    return { chatId: canonicalUuid(chatId), ancestorChatIds: [...new Set(ancestors)] };
+  }
+  return chatScope(Object.fromEntries(ctx.requestHeader.entries()));
+}
+
+/** Runs `fn`, turning a ProcessError into the ConnectError of the same kind. */
+async function connectErrors<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProcessError) {
+      throw new ConnectError(err.detail ? `${err.message} ${err.detail}` : err.message, err.code);
+    }
+    throw err;
+  }
+}
+
+/**
+ * ProcessService over the same manager the JSON routes use: one set of
+ * rules (chat scope, limits, tokens, bounded output) for both transports.
+ */
+export function processService(manager: ProcessManager): ServiceImpl<typeof ProcessService> {
+  return {
+    start: (req, ctx) =>
+      connectErrors(async () => {
+        const scope = scopeOf(req.chatId, req.ancestorChatIds, ctx);
+        const started = await manager.startProcess(
+          {
+            command: req.command,
+            workdir: req.workdir,
+            env: req.env,
+            background: req.background,
+            pty: req.pty,
+            timeoutMs: Number(req.timeoutMs),
+            clientToken: req.clientToken,
+          },
+          scope,
+        );
+        return create(StartResponseSchema, started);
+      }),
+
+    list: (req, ctx) =>
+      connectErrors(() => {
+        const procs = manager.list(scopeOf(req.chatId, [], ctx));
+        return create(ListResponseSchema, {
+          processes: procs.map((p) => {
+            const r = processInfo(p);
+            return create(ProcessInfoSchema, {
+              id: r.id,
+              command: r.command,
+              workdir: r.workdir ?? "",
+              background: r.background,
+              running: r.running,
+              exitCode: r.exit_code,
+              startedAtUnix: BigInt(r.started_at_unix),
+              exitedAtUnix: r.exited_at_unix === undefined ? undefined : BigInt(r.exited_at_unix),
+              pty: p.meta.pty,
+            });
+          }),
+        });
+      }),
+
+    output: (req, ctx) =>
+      connectErrors(async () => {
+        const snap = await manager.output(req.id, scopeOf(req.chatId, [], ctx), { wait: req.wait, signal: ctx.signal });
+        const t = snap.truncation;
+        return create(OutputResponseSchema, {
+          output: snap.output,
+          truncated: t
+            ? create(TruncationSchema, {
+                originalBytes: BigInt(t.original_bytes),
+                retainedBytes: BigInt(t.retained_bytes),
+                omittedBytes: BigInt(t.omitted_bytes),
+                strategy: t.strategy,
+              })
+            : undefined,
+          running: snap.running,
+          exitCode: snap.exitCode,
+        });
+      }),
+
+    async *follow(req, ctx): AsyncGenerator<FollowResponse> {
+      const { proc, queue } = await connectErrors(() => manager.follow(req.id, scopeOf(req.chatId, [], ctx)));
+      try {
+        for await (const item of queue.drain(ctx.signal)) {
+          const droppedBytes = BigInt(item.droppedBytes);
+          if (item.kind === "data") yield create(FollowResponseSchema, { data: item.data, droppedBytes });
+          else yield create(FollowResponseSchema, { exited: true, exitCode: item.exitCode, droppedBytes });
+        }
+      } finally {
+        proc.unfollow(queue);
+      }
+    },
+
+    signal: (req, ctx) =>
+      connectErrors(() => {
+        const scope = scopeOf(req.chatId, [], ctx);
+        manager.checkChatAccess(req.id, scope);
+        const name = SIGNAL_NAMES[req.signal];
+        if (req.signal === Signal.UNSPECIFIED) throw new ConnectError("Signal is required.", Code.InvalidArgument);
+        if (!name) {
+          throw new ConnectError(`Unsupported signal ${req.signal}. Use SIGNAL_KILL or SIGNAL_TERMINATE.`, Code.InvalidArgument);
+        }
+        manager.signal(req.id, scope, name);
+        return create(SignalResponseSchema, { message: `Signal ${goQuote(name)} sent to process ${goQuote(req.id)}.` });
+      }),
+  };
+}
