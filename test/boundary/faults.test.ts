@@ -1,0 +1,230 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import { after, describe, test } from "node:test";
+import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
+import { AuditClient } from "../../src/boundary/audit-client.js";
+import { encodeLogsFrame } from "../../src/boundary/codec.js";
+import { MAX_CONNECTIONS } from "../../src/boundary/socket-server.js";
+import { EmbeddedStore } from "../../src/coderd/embedded-store.js";
+import { startAgentd, tempDir, type RunningAgentd } from "../helpers/agentd.js";
+import { coderdPeer } from "../helpers/coderd-peer.js";
+import { closed, connect, logsRequest, startProxy, waitUntil, write } from "./harness.js";
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+function scratch(): string {
+  const d = tempDir("agentd-boundary-faults-");
+  dirs.push(d);
+  return d;
+}
+
+/** Sequence numbers of one session's delivered logs, in arrival order. */
+function sequence(batches: ReportBoundaryLogsRequest[], sessionId: string): number[] {
+  return batches.filter((b) => b.sessionId === sessionId).flatMap((b) => b.logs.map((l) => l.sequenceNumber));
+}
+
+/** Arrival order with re-sent duplicates (at-least-once) removed. */
+function firstArrivals(seq: number[]): number[] {
+  const seen = new Set<number>();
+  return seq.filter((n) => !seen.has(n) && seen.add(n));
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Sends `n` logs (or until `stop`) paced by the client's channel, `perTick` at a time with a pause between. */
+async function stream(client: AuditClient, n: number, stop = () => false, perTick = 20, pauseMs = 5): Promise<void> {
+  for (let i = 0; i < n && !stop(); i++) {
+    await client.room();
+    client.audit({ allowed: false, method: "GET", url: `https://example.com/${i}` });
+    if (i % perTick === perTick - 1) await new Promise((r) => setTimeout(r, pauseMs));
+  }
+}
+
+async function scrape(agentd: RunningAgentd, name: string): Promise<number> {
+  const text = await (await fetch(`${agentd.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(" ")[1]) : 0;
+}
+
+/** What the daemon's embedded upstream has stored so far. */
+function embeddedBatches(agentd: RunningAgentd): ReportBoundaryLogsRequest[] {
+  const store = EmbeddedStore.inDataDir(agentd.dataDir, { readonly: true });
+  try {
+    return store.boundaryLogBatches();
+  } finally {
+    store.close();
+  }
+}
+
+function hasPromtool(): boolean {
+  try {
+    execFileSync("promtool", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("upstream away during a steady stream", () => {
+  test("in-process: every log arrives once the upstream answers again, in order", async () => {
+    const h = await startProxy();
+    const client = new AuditClient({ socketPath: h.socketPath, flushIntervalMs: 20 });
+    try {
+      const total = 3000;
+      const sending = stream(client, total);
+      await waitUntil(() => h.upstream.logCount() > 300, "the stream flowing");
+      h.upstream.mode = "unavailable";
+      await waitUntil(() => h.upstream.calls > h.upstream.received.length + 5, "failed forwards");
+      await new Promise((r) => setTimeout(r, 300));
+      h.upstream.mode = "ok";
+      await sending;
+      await client.close();
+      await waitUntil(() => h.upstream.logCount() >= total, "every log delivered");
+      assert.deepEqual(sequence(h.upstream.received, client.sessionId), range(total));
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("coderd peer goes away and comes back on the same port: none lost, order kept", async () => {
+    const peer = await coderdPeer();
+    const agentd = await startAgentd({ dir: scratch(), args: ["--coder-url", peer.url, "--token", "t"] });
+    const client = new AuditClient({ socketPath: agentd.boundarySocket, flushIntervalMs: 20 });
+    try {
+      await waitUntil(() => peer.connections.size > 0, "agentd connected to the peer");
+      const total = 2000;
+      const sending = stream(client, total);
+      const delivered = () => sequence(peer.store.boundaryLogBatches(), client.sessionId).length;
+      await waitUntil(() => delivered() > 200, "the stream flowing");
+      await peer.close();
+      await waitUntil(async () => (await scrape(agentd, "agentd_boundary_spool_batches")) > 0, "batches spooled");
+      await peer.start();
+      await sending;
+      await client.close();
+      await waitUntil(() => new Set(sequence(peer.store.boundaryLogBatches(), client.sessionId)).size >= total, "all logs", 60_000);
+      assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), client.sessionId)), range(total));
+      await waitUntil(async () => (await scrape(agentd, "agentd_boundary_spool_batches")) === 0, "spool drained");
+    } finally {
+      await agentd.stop();
+    }
+  });
+
+  test("coderd peer fails calls on demand: the failed batches are re-sent, in order", async () => {
+    const peer = await coderdPeer();
+    const agentd = await startAgentd({ dir: scratch(), args: ["--coder-url", peer.url, "--token", "t"] });
+    const client = new AuditClient({ socketPath: agentd.boundarySocket, flushIntervalMs: 20 });
+    try {
+      await waitUntil(() => peer.connections.size > 0, "agentd connected to the peer");
+      peer.failNext("ReportBoundaryLogs", 5);
+      await stream(client, 500);
+      await client.close();
+      await waitUntil(() => new Set(sequence(peer.store.boundaryLogBatches(), client.sessionId)).size >= 500, "all logs");
+      assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), client.sessionId)), range(500));
+      assert.equal(await scrape(agentd, "agent_boundary_log_proxy_batches_dropped_total"), 0);
+    } finally {
+      await agentd.stop();
+    }
+  });
+});
+
+describe("agentd killed with SIGKILL mid-stream", () => {
+  test("spooled logs are delivered after a restart on the same data dir", async () => {
+    const peer = await coderdPeer();
+    await peer.close();
+    const dir = scratch();
+    const args = ["--coder-url", peer.url, "--token", "t"];
+    const first = await startAgentd({ dir, args });
+    const spooled = new AuditClient({ socketPath: first.boundarySocket, flushIntervalMs: 20 });
+    const streaming = new AuditClient({ socketPath: first.boundarySocket, flushIntervalMs: 20 });
+    let streamDone: Promise<void> | undefined;
+    let killed = false;
+    try {
+      await stream(spooled, 200);
+      await spooled.close();
+      await waitUntil(async () => (await scrape(first, "agentd_boundary_spool_batches")) >= 20, "200 logs in the spool");
+      streamDone = stream(streaming, 100_000, () => killed);
+      await waitUntil(async () => (await scrape(first, "agentd_boundary_spool_batches")) >= 40, "the stream spooling");
+    } finally {
+      assert.equal(await first.stop("SIGKILL"), null);
+      killed = true;
+    }
+    await streaming.close();
+    await peer.start();
+    const second = await startAgentd({ dir, args });
+    try {
+      await waitUntil(
+        () => sequence(peer.store.boundaryLogBatches(), spooled.sessionId).length >= 200,
+        "the spooled logs delivered",
+        60_000,
+      );
+      assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), spooled.sessionId)), range(200));
+      await waitUntil(async () => (await scrape(second, "agentd_boundary_spool_batches")) === 0, "spool drained", 60_000);
+      const streamed = firstArrivals(sequence(peer.store.boundaryLogBatches(), streaming.sessionId));
+      assert.ok(streamed.length > 0, "some of the interrupted stream was kept");
+      assert.deepEqual(
+        streamed,
+        [...streamed].sort((a, b) => a - b),
+        "the interrupted stream arrives in order",
+      );
+    } finally {
+      await second.stop();
+      await streamDone;
+    }
+  });
+});
+
+describe("hostile clients against the daemon", () => {
+  test("garbage, half a frame and 10,000 connections: the daemon stays up, a well-behaved client is unaffected", async () => {
+    const agentd = await startAgentd({ dir: scratch() });
+    const good = new AuditClient({ socketPath: agentd.boundarySocket, flushIntervalMs: 20 });
+    const sockets: net.Socket[] = [];
+    try {
+      await stream(good, 100);
+      const garbage = await connect(agentd.boundarySocket);
+      await write(garbage, Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await closed(garbage);
+      const half = await connect(agentd.boundarySocket);
+      await write(half, encodeLogsFrame(logsRequest("half", 50)).subarray(0, 200));
+
+      const total = 10_000;
+      let refused = 0;
+      for (let opened = 0; opened < total; opened += 500) {
+        const batch = await Promise.allSettled(range(500).map(() => connect(agentd.boundarySocket)));
+        for (const r of batch) {
+          if (r.status === "fulfilled") {
+            sockets.push(r.value);
+            r.value.once("close", () => refused++);
+          } else refused++;
+        }
+        await stream(good, 20);
+      }
+      await waitUntil(() => refused >= total - MAX_CONNECTIONS, "connections past the cap closed");
+      assert.ok(
+        (await scrape(agentd, "agentd_boundary_connections_refused_total")) >= total - MAX_CONNECTIONS,
+        "refusals counted",
+      );
+      assert.equal((await fetch(`${agentd.url}/healthz`)).status, 200);
+      sockets.forEach((s) => s.destroy());
+      half.destroy();
+      await waitUntil(async () => (await scrape(agentd, "agentd_boundary_connections")) <= 1, "connections closed");
+      await stream(good, 80);
+      await good.close();
+      const sent = 100 + (total / 500) * 20 + 80;
+      await waitUntil(
+        () => sequence(embeddedBatches(agentd), good.sessionId).length >= sent,
+        "every log of the good client",
+      );
+      assert.deepEqual(sequence(embeddedBatches(agentd), good.sessionId), range(sent));
+      assert.equal((await fetch(`${agentd.url}/readyz`)).status, 200);
+      const metrics = await (await fetch(`${agentd.url}/metrics`)).text();
+      assert.match(metrics, /^agent_boundary_log_proxy_batches_forwarded_total \d+$/m);
+      if (hasPromtool()) execFileSync("promtool", ["check", "metrics"], { input: metrics });
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      assert.equal(await agentd.stop(), 0);
+    }
+    assert.equal(fs.existsSync(agentd.boundarySocket), false, "socket file removed on shutdown");
+  });
+});
