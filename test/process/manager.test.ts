@@ -13,6 +13,7 @@ import {
   type ProcessManagerOptions,
 } from "../../src/process/manager.js";
 import { tempDir } from "../helpers/agentd.js";
+import { alive, waitUntil } from "./api-client.js";
 
 const CHAT_A = "3f1e2d4c-5b6a-4789-8abc-def012345678";
 const CHAT_B = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
@@ -40,23 +41,6 @@ after(async () => {
 async function run(m: ProcessManager, command: string, extra: object = {}, scope = NO_CHAT) {
   const { id } = await m.startProcess({ command, ...extra }, scope);
   return { id, ...(await m.output(id, scope, { wait: true })) };
-}
-
-async function waitUntil(cond: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** True while `pid` runs (a zombie waiting to be reaped counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
 }
 
 describe("process manager: spawning and output", () => {
