@@ -78,6 +78,18 @@ export class GitWatch implements Part {
     http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore)));
   }
 
+  /**
+   * What Coder's process API does when a chat's process exits: its workdir,
+   * when the request named one, becomes a tracked path of the chat and its
+   * ancestors; otherwise their watchers are just told to rescan.
+   */
+  trackProcessExit(e: { chatId: string | undefined; ancestorChatIds: string[]; workdir: string | undefined }): void {
+    if (!e.chatId) return;
+    const ids = [e.chatId, ...e.ancestorChatIds];
+    if (e.workdir) this.pathStore.addPaths(ids, [e.workdir]);
+    else this.pathStore.notify(ids);
+  }
+
   async start(): Promise<void> {
     this.pathStore.load();
   }

@@ -54,6 +54,32 @@ describe("git watch in agentd serve", () => {
     }
   });
 
+  it("tracks a chat process's workdir on exit: its edit, then a later shell edit, reach the chat's socket", async () => {
+    const root = initRepo(path.join(freshDir(), "proc"));
+    const parent = randomUUID();
+    const chat = randomUUID();
+    const agentd = await startAgentd({ args: ["--git-watch-poll-interval", "3600"] });
+    try {
+      const client = await WatchClient.connect(agentd.url, `?chat_id=${parent}`);
+      const res = await fetch(`${agentd.url}/api/v0/processes/start`, {
+        method: "POST",
+        headers: { "Coder-Chat-Id": chat, "Coder-Ancestor-Chat-Ids": JSON.stringify([parent]) },
+        body: JSON.stringify({ command: "echo 'from a process' > made.txt", workdir: root }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      const msg = await client.next(hasRepo(root));
+      assert.match(repoIn(msg, root)!.unified_diff!, /\+from a process/);
+      await waitForFsWatch(agentd.url);
+      const seen = client.messages.length;
+      write(root, "made.txt", "from a shell\n");
+      const edited = await client.next(hasRepo(root), { from: seen });
+      assert.match(repoIn(edited, root)!.unified_diff!, /\+from a shell/);
+      client.close();
+    } finally {
+      assert.equal(await agentd.stop(), 0);
+    }
+  });
+
   it("exposes git watch metrics with promtool-valid names", async () => {
     const agentd = await startAgentd();
     try {
