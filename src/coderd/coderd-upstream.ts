@@ -32,6 +32,8 @@ export const BACKOFF_MAX_MS = 30_000;
 export const STABLE_CONNECTION_MS = 10_000;
 /** Time allowed for the TCP connect and WebSocket handshake. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long stop waits for coderd to answer the WebSocket close. */
+const CLOSE_GRACE_MS = 1000;
 /** Most of an error response body read for coderd's message. */
 const MAX_ERROR_BODY_BYTES = 64 << 10;
 
@@ -133,18 +135,39 @@ export class CoderdUpstream implements Upstream {
     this.dial();
   }
 
+  /** Says Go Away and closes the WebSocket, waiting briefly for coderd's close frame. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.session?.close();
-    this.ws?.terminate();
+    const ws = this.ws;
     this.ws = undefined;
+    this.session?.close();
+    if (!ws || ws.readyState === ws.CLOSED) return;
+    if (ws.readyState !== ws.OPEN && ws.readyState !== ws.CLOSING) {
+      ws.terminate();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, CLOSE_GRACE_MS);
+      timer.unref();
+      ws.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private openStream() {
     const session = this.session;
-    if (!session || session.closed) throw new ConnectError(NOT_CONNECTED_MESSAGE, Code.Unavailable);
-    return session.open();
+    try {
+      if (session && !session.closed) return session.open();
+    } catch {
+      // Shut down or told to go away: as good as not connected.
+    }
+    throw new ConnectError(NOT_CONNECTED_MESSAGE, Code.Unavailable);
   }
 
   private dial(): void {

@@ -58,6 +58,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private remoteGoAway = false;
   private shutdown = false;
   private corked = false;
+  /** Writers waiting for the transport to drain. */
+  private drainWaiters: (() => void)[] = [];
   /** A Data frame whose FIN/RST applies once its payload has arrived. */
   private deferredFlags = 0;
 
@@ -143,8 +145,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
 
   whenDrained(fn: () => void): void {
     if (this.shutdown || !this.conn.writableNeedDrain) return fn();
-    this.conn.once("drain", fn);
-    this.once("close", fn);
+    this.drainWaiters.push(fn);
+    if (this.drainWaiters.length === 1) this.conn.once("drain", () => this.releaseWriters());
   }
 
   forget(id: number): void {
@@ -218,6 +220,12 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     return stream;
   }
 
+  private releaseWriters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of waiters) fn();
+  }
+
   private onPong(id: number): void {
     const ping = this.pings.get(id);
     if (!ping) return;
@@ -236,7 +244,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
       ping.reject(streamErr);
     }
     this.pings.clear();
-    for (const stream of [...this.streams.values()]) stream.abort(streamErr);
+    this.releaseWriters();
+    for (const stream of [...this.streams.values()]) stream.abort(err);
     this.streams.clear();
     if (destroyConn && !this.conn.destroyed) this.conn.destroy();
     this.emit("close", err);

@@ -126,8 +126,8 @@ export class YamuxStream extends Duplex {
     }
   }
 
-  /** The session is gone: fail whatever is still open. */
-  abort(err: Error): void {
+  /** The session is gone: end whatever is still open, with `err` when it did not close normally. */
+  abort(err: Error | undefined): void {
     this.wasReset = true;
     this.blockedWrite?.();
     this.destroy(err);
