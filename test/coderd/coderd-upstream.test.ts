@@ -128,6 +128,30 @@ describe("CoderdUpstream against the coderd peer", () => {
     }
   });
 
+  test("a call in flight when coderd goes away fails with Unavailable", async () => {
+    let arrived!: () => void;
+    const called = new Promise<void>((r) => (arrived = r));
+    const peer = await coderdPeer({
+      service: {
+        updateAppStatus() {
+          arrived();
+          return new Promise<never>(() => undefined);
+        },
+      },
+    });
+    const upstream = upstreamFor(peer.url);
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected());
+      const pending = rejection(upstream.client.updateAppStatus({ slug: "x" }));
+      await called;
+      await peer.close();
+      assert.equal((await pending).code, Code.Unavailable);
+    } finally {
+      await upstream.stop();
+    }
+  });
+
   test("a wrong token is a 401 that is retried with backoff, never connected", async () => {
     const peer = await coderdPeer();
     const registry = new Registry();
