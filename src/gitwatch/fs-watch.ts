@@ -83,7 +83,9 @@ export class FsWatchHub {
       if (rel.startsWith(`.git${path.sep}`)) {
         return !WATCHED_GIT_PATHS.some((w) => rel === w || rel.startsWith(`${w}${path.sep}`));
       }
-      return ignoredPaths.has(rel) || NEVER_WATCHED_DIRS.has(path.basename(rel));
+      // A nested repository's internals are its own watch's business, if it has one.
+      const base = path.basename(rel);
+      return ignoredPaths.has(rel) || NEVER_WATCHED_DIRS.has(base) || base === ".git";
     };
     const watcher = watch(root, { ignoreInitial: true, followSymlinks: false, ignored });
     repo.watcher = watcher;

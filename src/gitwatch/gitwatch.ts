@@ -94,8 +94,13 @@ export class GitWatch implements Part {
     this.pathStore.load();
   }
 
+  /** Ends every git watch WebSocket (1001); called before the HTTP server closes. */
+  async closeConnections(): Promise<void> {
+    await this.route.close();
+  }
+
   async stop(): Promise<void> {
-    this.route.close();
+    await this.route.close();
     await this.fsHub.close();
     await this.pathStore.flush();
   }

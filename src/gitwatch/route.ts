@@ -15,8 +15,10 @@ export const MAX_CLIENT_MESSAGE_BYTES = 32_768;
 const PING_INTERVAL_MS = 30_000;
 /** A connection that does not answer a ping within this long is cut. */
 const PONG_TIMEOUT_MS = 5_000;
-/** Close code for undecodable client frames (wsjson's decoder closes with StatusGoingAway). */
+/** Close code for undecodable client frames and shutdown (wsjson's decoder closes with StatusGoingAway). */
 const CLOSE_GOING_AWAY = 1001;
+/** How long a closing connection waits for the peer's close frame. */
+const CLOSE_HANDSHAKE_MS = 1000;
 
 /**
  * Serves `GET /api/v0/git/watch?chat_id=<uuid>`: one GitWatcher per
@@ -40,10 +42,20 @@ export class GitWatchRoute {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, chatId));
   };
 
-  /** Closes every open connection (going away). */
-  close(): void {
-    for (const ws of this.sockets) ws.close(CLOSE_GOING_AWAY);
-    this.wss.close();
+  /**
+   * Closes every open connection with 1001 (going away); a peer that does not
+   * answer the close within CLOSE_HANDSHAKE_MS is cut.
+   */
+  async close(): Promise<void> {
+    const closing = [...this.sockets].map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          ws.once("close", () => resolve());
+          ws.close(CLOSE_GOING_AWAY);
+          setTimeout(() => ws.terminate(), CLOSE_HANDSHAKE_MS).unref();
+        }),
+    );
+    await Promise.all(closing);
   }
 
   private serve(ws: WebSocket, chatId: string | undefined): void {

@@ -105,7 +105,8 @@ export class RepoScanner {
     const budget: DiffBudget = { kept: 0, limit: MAX_TOTAL_DIFF_BYTES };
     const head = this.git.run(["rev-parse", "--show-object-format", "--verify", "-q", "HEAD"], opts);
     const branch = this.git.run(["symbolic-ref", "--short", "-q", "HEAD"], opts);
-    const origin = this.git.run(["config", "--get", "remote.origin.url"], opts);
+    // The first of possibly several URLs, as go-git's remote config lists them.
+    const origin = this.git.run(["config", "--get-all", "remote.origin.url"], opts);
     const tracked = head.then((res) => {
       const [format = "sha1", commit] = res.stdout.toString("utf8").split("\n");
       if (res.code !== 0 && res.code !== 1) throw gitFailure("rev-parse", res.code, res.stderr);

@@ -80,6 +80,13 @@ describe("git watch in agentd serve", () => {
     }
   });
 
+  it("on SIGTERM closes open git watch sockets with 1001 and exits 0", async () => {
+    const agentd = await startAgentd();
+    const client = await WatchClient.connect(agentd.url, `?chat_id=${randomUUID()}`);
+    assert.equal(await agentd.stop(), 0);
+    assert.equal((await client.closed).code, 1001);
+  });
+
   it("exposes git watch metrics with promtool-valid names", async () => {
     const agentd = await startAgentd();
     try {

@@ -71,9 +71,10 @@ describe("repository roots", () => {
 });
 
 describe("repository scan", () => {
-  it("reports branch, origin and staged, modified, deleted and untracked changes", async () => {
+  it("reports branch, origin's first URL and staged, modified, deleted and untracked changes", async () => {
     const root = initRepo(path.join(freshDir(), "r"), { "README.md": "# Project\n", "gone.txt": "bye\n" });
     git(root, "remote", "add", "origin", "https://github.com/acme/app.git");
+    git(root, "remote", "set-url", "--add", "origin", "https://mirror.example.com/app.git");
     write(root, "README.md", "# Modified\n");
     write(root, "staged.go", "package staged\n");
     git(root, "add", "staged.go");
