@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import { errnoCode } from "../errors.js";
 
 /**
@@ -68,13 +69,17 @@ export class GitRunner {
   private running = 0;
   private readonly queue: (() => void)[] = [];
 
-  constructor(private readonly maxConcurrent: number) {}
+  constructor(
+    private readonly maxConcurrent: number,
+    /** The git executable, looked up on PATH. */
+    private readonly binary = "git",
+  ) {}
 
   /** Runs `git <args>` in `cwd`; resolves with its exit code, whatever it is. */
   async run(args: string[], opts: GitOptions): Promise<GitResult> {
     await this.acquire(opts.signal);
     try {
-      return await runGit(args, opts);
+      return await runGit(this.binary, args, opts);
     } finally {
       this.release();
     }
@@ -108,9 +113,9 @@ export class GitRunner {
   }
 }
 
-function runGit(args: string[], opts: GitOptions): Promise<GitResult> {
+function runGit(binary: string, args: string[], opts: GitOptions): Promise<GitResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn("git", [...GIT_CONFIG_ARGS, ...args], {
+    const child = spawn(binary, [...GIT_CONFIG_ARGS, ...args], {
       cwd: opts.cwd,
       env: { ...process.env, ...GIT_ENV, ...opts.env },
       stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
@@ -134,7 +139,8 @@ function runGit(args: string[], opts: GitOptions): Promise<GitResult> {
       child.stdin.end(opts.input);
     }
     child.once("error", (err) => {
-      reject(errnoCode(err) === "ENOENT" && err.message.includes("spawn git") ? new GitUnavailableError(err) : err);
+      // spawn reports a missing cwd as ENOENT too; only a present cwd means git itself is missing.
+      reject(errnoCode(err) === "ENOENT" && fs.existsSync(opts.cwd) ? new GitUnavailableError(err) : err);
     });
     child.once("close", (code) => {
       resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: stderr.trim() });

@@ -30,6 +30,8 @@ export interface GitWatchOptions {
   /** Repositories watched for file-system events at once; the rest rely on the poll. */
   maxFsWatchedRepos: number;
   maxGitProcesses?: number;
+  /** The git executable (default `git` on PATH). */
+  gitBinary?: string;
 }
 
 /**
@@ -52,7 +54,7 @@ export class GitWatch implements Part {
       log,
       onEvict: (reason) => this.metrics.pathEvictions.inc({ reason }),
     });
-    const git = new GitRunner(opts.maxGitProcesses ?? DEFAULT_MAX_GIT_PROCESSES);
+    const git = new GitRunner(opts.maxGitProcesses ?? DEFAULT_MAX_GIT_PROCESSES, opts.gitBinary);
     this.fsHub = new FsWatchHub({
       maxRepos: opts.maxFsWatchedRepos,
       git,

@@ -197,3 +197,12 @@ describe("repository scan", () => {
     assert.equal((await scanner.scan(root)).kind, "error");
   });
 });
+
+describe("without git", () => {
+  it("resolves nothing and reports scans as unavailable", async () => {
+    const root = initRepo(path.join(freshDir(), "r"));
+    const missing = new RepoScanner(new GitRunner(1, "git-not-installed-here"), createLogger("silent"));
+    assert.equal(await missing.resolveRoot(root), undefined);
+    assert.equal((await missing.scan(root)).kind, "unavailable");
+  });
+});

@@ -149,6 +149,41 @@ describe("git watch WebSocket", () => {
     client.close();
   });
 
+  it("brings a removed repository back when a later notification names it", async () => {
+    const base = freshDir();
+    const root = initRepo(path.join(base, "again"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    await client.next(isChanges);
+    fs.rmSync(root, { recursive: true, force: true });
+    client.send({ type: "refresh" });
+    await client.next((m) => repoIn(m, root)?.removed === true);
+    const seen = client.messages.length;
+    initRepo(root);
+    write(root, "back.txt", "back\n");
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const msg = await client.next((m) => repoIn(m, root) !== undefined, { from: seen });
+    assert.match(repoIn(msg, root)!.unified_diff!, /\+back/);
+    client.close();
+  });
+
+  it("sends nothing, not even a heartbeat, while the chat has no repository", async () => {
+    const plain = freshDir();
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [write(plain, "notes.txt", "x"), "relative/path"]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    client.send({ type: "refresh" });
+    client.send({ type: "marker" });
+    await client.next((m) => m.type === "error");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(
+      client.messages.map((m) => m.type),
+      ["error"],
+    );
+    client.close();
+  });
+
   it("answers an unknown message type with an error and keeps the socket open", async () => {
     const client = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`);
     client.send({ type: "subscribe" });
@@ -284,6 +319,29 @@ describe("git watch triggers beyond refresh", () => {
       const seen = client.messages.length;
       write(two, "later.txt", "polled\n");
       await client.next((m) => repoIn(m, two) !== undefined, { from: seen });
+      client.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe("git watch without git installed", () => {
+  it("accepts connections and stays silent", async () => {
+    const server = await startWatchServer({ gitBinary: "git-not-installed-here" });
+    try {
+      const root = initRepo(path.join(freshDir(), "nogit"));
+      const chat = randomUUID();
+      server.gitwatch.pathStore.addPaths([chat], [root]);
+      const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+      client.send({ type: "refresh" });
+      client.send({ type: "marker" });
+      await client.next((m) => m.type === "error");
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(
+        client.messages.map((m) => m.type),
+        ["error"],
+      );
       client.close();
     } finally {
       await server.close();
