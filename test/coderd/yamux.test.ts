@@ -179,6 +179,15 @@ describe("yamux framing matches hashicorp/yamux", () => {
     assert.match((err as Error).message, /exceeds the window/);
   });
 
+  test("a stream the peer never acknowledges closes the session", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamOpenTimeoutMs: 100 });
+    quiet(session.open());
+    const [err] = await once(session, "close");
+    assert.match((err as Error).message, /stream 1 was not acknowledged/);
+  });
+
   test("an unanswered keepalive ping closes the session", async () => {
     const [a] = await pair();
     const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 20, keepAliveTimeoutMs: 100 });

@@ -16,6 +16,8 @@ import { YamuxStream, type StreamLink } from "./stream.js";
 export const KEEPALIVE_INTERVAL_MS = 30_000;
 /** hashicorp/yamux DefaultConfig ConnectionWriteTimeout, which also bounds a keepalive ping's answer. */
 export const KEEPALIVE_TIMEOUT_MS = 10_000;
+/** hashicorp/yamux DefaultConfig StreamOpenTimeout: a stream we open must be ACKed within this, else the session closes. */
+export const STREAM_OPEN_TIMEOUT_MS = 75_000;
 /** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
 export const MAX_INBOUND_STREAMS = 1024;
 
@@ -29,6 +31,8 @@ export interface YamuxSessionOptions {
   keepAliveIntervalMs?: number;
   /** How long a ping may go unanswered before the session is closed. */
   keepAliveTimeoutMs?: number;
+  /** How long a stream we open may wait for the peer's ACK before the session is closed; 0 = forever. */
+  streamOpenTimeoutMs?: number;
 }
 
 interface Ping {
@@ -97,7 +101,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     const stream = new YamuxStream(this, this.nextId, Flag.SYN);
     this.nextId += 2;
     this.streams.set(stream.id, stream);
-    stream.announce();
+    stream.announce(this.opts.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS);
     return stream;
   }
 
@@ -151,6 +155,10 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
 
   forget(id: number): void {
     this.streams.delete(id);
+  }
+
+  openTimedOut(id: number): void {
+    this.close(new Error(`yamux: stream ${id} was not acknowledged in time`));
   }
 
   private onData(chunk: Buffer): void {

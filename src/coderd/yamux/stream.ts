@@ -12,6 +12,8 @@ export interface StreamLink {
   whenDrained(fn: () => void): void;
   /** Forgets a fully closed stream. */
   forget(id: number): void;
+  /** The peer never acknowledged a stream we opened. */
+  openTimedOut(id: number): void;
 }
 
 /**
@@ -28,6 +30,7 @@ export class YamuxStream extends Duplex {
   private remoteClosed = false;
   private wasReset = false;
   private blockedWrite: (() => void) | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly link: StreamLink,
@@ -38,9 +41,13 @@ export class YamuxStream extends Duplex {
     this.pendingFlags = pendingFlags;
   }
 
-  /** Sends the SYN or ACK at once, as Go's yamux does on Open and Accept. */
-  announce(): void {
+  /** Sends the SYN or ACK at once, as Go's yamux does on Open and Accept; a SYN must be ACKed within `ackTimeoutMs`. */
+  announce(ackTimeoutMs = 0): void {
     this.sendWindowUpdate(true);
+    if (ackTimeoutMs > 0) {
+      this.ackTimer = setTimeout(() => this.link.openTimedOut(this.id), ackTimeoutMs);
+      this.ackTimer.unref();
+    }
   }
 
   override _read(): void {
@@ -78,6 +85,7 @@ export class YamuxStream extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.blockedWrite = undefined;
+    clearTimeout(this.ackTimer);
     if (!this.wasReset && !(this.localClosed && this.remoteClosed)) {
       if (err) {
         this.wasReset = true;
@@ -110,8 +118,9 @@ export class YamuxStream extends Duplex {
     if (delta > 0) this.blockedWrite?.();
   }
 
-  /** ACK, FIN and RST from the peer (SYN is the session's business). */
+  /** ACK, FIN and RST from the peer (SYN is the session's business); an ACK ends the wait for one. */
   applyFlags(flags: number): void {
+    if (flags & (Flag.ACK | Flag.RST)) clearTimeout(this.ackTimer);
     if (flags & Flag.RST) {
       this.wasReset = true;
       this.remoteClosed = true;
