@@ -13,6 +13,11 @@ const SUFFIX_BYTES = Buffer.from(LINE_TRUNCATION_SUFFIX);
 const LINE_KEEP = MAX_LINE_LENGTH - SUFFIX_BYTES.length;
 const NEWLINE = 0x0a;
 
+/** Copies `src[start, end)` into `dst` at `at` without allocating a view (this is the hot path of capture). */
+function copyBytes(src: Uint8Array, dst: Buffer, at: number, start: number, end: number): void {
+  Buffer.prototype.copy.call(src, dst, at, start, end);
+}
+
 /** How output was cut, in Coder's ProcessTruncation shape. */
 export interface Truncation {
   original_bytes: number;
@@ -65,7 +70,7 @@ export class HeadTailBuffer {
     let off = 0;
     if (this.headLen < this.headSize) {
       off = Math.min(n, this.headSize - this.headLen);
-      this.head.set(off === n ? p : p.subarray(0, off), this.headLen);
+      copyBytes(p, this.head, this.headLen, 0, off);
       this.headLen += off;
     }
     if (off < n) this.writeTail(p, off);
@@ -77,14 +82,14 @@ export class HeadTailBuffer {
     if (size === 0) return;
     const rem = p.length - off;
     if (rem >= size) {
-      this.ring.set(p.subarray(p.length - size), 0);
+      copyBytes(p, this.ring, 0, p.length - size, p.length);
       this.ringPos = 0;
       this.ringLen = size;
       return;
     }
     const first = Math.min(rem, size - this.ringPos);
-    this.ring.set(p.subarray(off, off + first), this.ringPos);
-    if (rem > first) this.ring.set(p.subarray(off + first), 0);
+    copyBytes(p, this.ring, this.ringPos, off, off + first);
+    if (rem > first) copyBytes(p, this.ring, 0, off + first, p.length);
     this.ringPos = (this.ringPos + rem) % size;
     this.ringLen = Math.min(size, this.ringLen + rem);
   }

@@ -165,7 +165,7 @@ export class ManagedProcess {
   private capture(chunk: Buffer): void {
     this.buffer.write(chunk);
     this.hooks.onOutput(chunk.length);
-    for (const f of this.followers) f.push(chunk);
+    if (this.followers.size > 0) for (const f of this.followers) f.push(chunk);
   }
 
   private finish(exitCode: number): void {

@@ -180,7 +180,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   }
 
   private readonly hooks = {
-    onOutput: (bytes: number) => this.metrics.outputBytes.inc(bytes),
+    onOutput: (bytes: number) => this.metrics.addOutputBytes(bytes),
     onFollowDrop: (bytes: number) => this.metrics.followDroppedBytes.inc(bytes),
     onExit: (proc: ManagedProcess, outcome: string) => {
       this.runningCount--;

@@ -9,6 +9,8 @@ export class ProcessMetrics {
   readonly running: Gauge;
   readonly exited: Counter<"outcome">;
   readonly outputBytes: Counter;
+  /** Captured bytes not yet added to outputBytes; folded in at scrape time so capture stays cheap. */
+  private pendingOutputBytes = 0;
   readonly rejected: Counter<"reason">;
   readonly followDroppedBytes: Counter;
 
@@ -30,10 +32,12 @@ export class ProcessMetrics {
       labelNames: ["outcome"],
       registers,
     });
+    const flush = () => this.flushOutputBytes();
     this.outputBytes = new Counter({
       name: "agentd_process_output_bytes_total",
       help: "Output bytes captured from processes (before head/tail truncation).",
       registers,
+      collect: flush,
     });
     this.rejected = new Counter({
       name: "agentd_process_start_rejected_total",
@@ -46,5 +50,17 @@ export class ProcessMetrics {
       help: "Output bytes not delivered to a follower that fell behind.",
       registers,
     });
+  }
+
+  /** Counts captured output; called for every chunk, so it only adds to a number. */
+  addOutputBytes(n: number): void {
+    this.pendingOutputBytes += n;
+  }
+
+  /** Moves the pending byte count into the counter. */
+  flushOutputBytes(): void {
+    if (this.pendingOutputBytes === 0) return;
+    this.outputBytes.inc(this.pendingOutputBytes);
+    this.pendingOutputBytes = 0;
   }
 }

@@ -54,16 +54,14 @@ export function registerProcessRoutes(http: HttpServer, manager: ProcessManager,
     (fn: (req: IncomingMessage, res: ServerResponse, scope: ChatScope, id: string, url: URL) => Promise<void> | void) =>
     async (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, url: URL) => {
       const scope = chatScope(req.headers);
+      res.once("finish", () =>
+        log.debug({ method: req.method, path: url.pathname, status: res.statusCode, chat_id: scope.chatId }, "process api request"),
+      );
       try {
         await fn(req, res, scope, params.id ?? "", url);
       } catch (err) {
         if (!(err instanceof ProcessError)) throw err;
         writeError(res, err.status, err.message, err.detail);
-      } finally {
-        log.debug(
-          { method: req.method, path: url.pathname, status: res.statusCode, chat_id: scope.chatId },
-          "process api request",
-        );
       }
     };
 
