@@ -26,6 +26,11 @@ type JsonValue =
   | { t: "array"; v: JsonValue[] }
   | { t: "object"; v: [string, JsonValue][] };
 
+/** An object or array being parsed; `key` is the object key whose value comes next. */
+type Container =
+  | { t: "object"; v: [string, JsonValue][]; key: string }
+  | { t: "array"; v: JsonValue[]; key: string };
+
 /** Go's quoteChar for a character in syntax errors. */
 function quoteChar(c: string): string {
   if (c === "'") return "'\\''";
@@ -60,75 +65,77 @@ class Parser {
   parseFirst(): JsonValue {
     this.skipSpace();
     if (this.i >= this.s.length) throw new GoJsonError("EOF");
-    const v = this.value(0);
+    const v = this.value();
     if (v.t !== "object" && v.t !== "array" && this.i < this.s.length && !isSpace(this.s[this.i])) {
       this.fail("after top-level value");
     }
     return v;
   }
 
-  private value(depth: number): JsonValue {
-    const c = this.s[this.i];
-    if (c === "{" || c === "[") {
-      if (depth + 1 > MAX_NESTING_DEPTH) throw new GoJsonError("exceeded max depth");
-      return c === "{" ? this.object(depth + 1) : this.array(depth + 1);
+  /** Parses one value with an explicit stack, so deep nesting cannot overflow the call stack. */
+  private value(): JsonValue {
+    const stack: Container[] = [];
+    for (;;) {
+      let done: JsonValue | undefined;
+      const c = this.s[this.i];
+      if (c === "{" || c === "[") {
+        if (stack.length + 1 > MAX_NESTING_DEPTH) throw new GoJsonError("exceeded max depth");
+        this.i++;
+        this.skipSpace();
+        const close = c === "{" ? "}" : "]";
+        if (this.s[this.i] === close) {
+          this.i++;
+          done = c === "{" ? { t: "object", v: [] } : { t: "array", v: [] };
+        } else {
+          const container: Container = c === "{" ? { t: "object", v: [], key: "" } : { t: "array", v: [], key: "" };
+          stack.push(container);
+          if (c === "{") this.key(container);
+          continue;
+        }
+      } else {
+        done = this.scalar();
+      }
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (!top) return done;
+        if (top.t === "object") top.v.push([top.key, done]);
+        else top.v.push(done);
+        this.skipSpace();
+        const next = this.s[this.i];
+        const close = top.t === "object" ? "}" : "]";
+        if (next === close) {
+          this.i++;
+          stack.pop();
+          done = top.t === "object" ? { t: "object", v: top.v } : { t: "array", v: top.v };
+          continue;
+        }
+        if (next !== ",") this.fail(top.t === "object" ? "after object key:value pair" : "after array element");
+        this.i++;
+        this.skipSpace();
+        if (top.t === "object") this.key(top);
+        break;
+      }
     }
+  }
+
+  /** Reads `"key":` into the open object and leaves the position at its value. */
+  private key(container: Container): void {
+    if (this.s[this.i] !== '"') this.fail("looking for beginning of object key string");
+    container.key = this.string();
+    this.skipSpace();
+    if (this.s[this.i] !== ":") this.fail("after object key");
+    this.i++;
+    this.skipSpace();
+  }
+
+  private scalar(): JsonValue {
+    const c = this.s[this.i];
     if (c === '"') return { t: "string", v: this.string() };
     if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return { t: "number", raw: this.number() };
     if (c === "t") return this.literal("true", { t: "bool", v: true });
     if (c === "f") return this.literal("false", { t: "bool", v: false });
     if (c === "n") return this.literal("null", { t: "null" });
     return this.fail("looking for beginning of value");
-  }
-
-  private object(depth: number): JsonValue {
-    this.i++;
-    const entries: [string, JsonValue][] = [];
-    this.skipSpace();
-    if (this.s[this.i] === "}") {
-      this.i++;
-      return { t: "object", v: entries };
-    }
-    for (;;) {
-      if (this.s[this.i] !== '"') this.fail("looking for beginning of object key string");
-      const key = this.string();
-      this.skipSpace();
-      if (this.s[this.i] !== ":") this.fail("after object key");
-      this.i++;
-      this.skipSpace();
-      entries.push([key, this.value(depth)]);
-      this.skipSpace();
-      const c = this.s[this.i];
-      if (c === "}") {
-        this.i++;
-        return { t: "object", v: entries };
-      }
-      if (c !== ",") this.fail("after object key:value pair");
-      this.i++;
-      this.skipSpace();
-    }
-  }
-
-  private array(depth: number): JsonValue {
-    this.i++;
-    const items: JsonValue[] = [];
-    this.skipSpace();
-    if (this.s[this.i] === "]") {
-      this.i++;
-      return { t: "array", v: items };
-    }
-    for (;;) {
-      items.push(this.value(depth));
-      this.skipSpace();
-      const c = this.s[this.i];
-      if (c === "]") {
-        this.i++;
-        return { t: "array", v: items };
-      }
-      if (c !== ",") this.fail("after array element");
-      this.i++;
-      this.skipSpace();
-    }
   }
 
   private literal<T extends JsonValue>(word: string, v: T): T {
