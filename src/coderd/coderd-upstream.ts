@@ -11,7 +11,7 @@ import { NOT_CONNECTED_MESSAGE } from "./disconnected.js";
 import { AGENT_RPC_PATH, SESSION_TOKEN_HEADER } from "./rpc-endpoint.js";
 import type { AgentClient, Upstream } from "./upstream.js";
 import { websocketStream, WS_MAX_PAYLOAD } from "./websocket-stream.js";
-import { KEEPALIVE_INTERVAL_MS, YamuxSession } from "./yamux/session.js";
+import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, YamuxSession } from "./yamux/session.js";
 
 /**
  * The Agent API version dialed: the lowest one that carries everything
@@ -47,6 +47,8 @@ export interface CoderdUpstreamOptions {
   registry?: Registry;
   /** yamux keepalive ping interval (default 30 s, as hashicorp/yamux). */
   keepAliveIntervalMs?: number;
+  /** How long a keepalive ping may go unanswered before the link is dropped (default 10 s). */
+  keepAliveTimeoutMs?: number;
   backoffInitialMs?: number;
   backoffMaxMs?: number;
 }
@@ -209,6 +211,7 @@ export class CoderdUpstream implements Upstream {
     const session = new YamuxSession(websocketStream(ws), {
       client: true,
       keepAliveIntervalMs: this.opts.keepAliveIntervalMs ?? KEEPALIVE_INTERVAL_MS,
+      keepAliveTimeoutMs: this.opts.keepAliveTimeoutMs ?? KEEPALIVE_TIMEOUT_MS,
     });
     const since = Date.now();
     this.session = session;

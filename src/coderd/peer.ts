@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import fs from "node:fs";
 import http, { type IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { Duplex } from "node:stream";
@@ -99,6 +100,8 @@ export class CoderdPeer extends EventEmitter<Events> {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false });
   private readonly ownedDir: string | undefined;
   private readonly ownsStore: boolean;
+  private readonly sockets = new Map<PeerConnection, Socket>();
+  private frozen = false;
   private server: http.Server | undefined;
   private port: number;
 
@@ -181,6 +184,21 @@ export class CoderdPeer extends EventEmitter<Events> {
 
   clearFaults(): void {
     this.faults.clear();
+  }
+
+  /**
+   * Hangs like a wedged coderd: stops reading every connection (no replies,
+   * no pongs, nothing closed) until `thaw`, so an agent's keepalive must notice.
+   */
+  freeze(): void {
+    this.frozen = true;
+    for (const socket of this.sockets.values()) socket.pause();
+  }
+
+  /** Reads again after `freeze`. */
+  thaw(): void {
+    this.frozen = false;
+    for (const socket of this.sockets.values()) socket.resume();
   }
 
   /** Calls of `method` received so far. */
@@ -283,16 +301,11 @@ export class CoderdPeer extends EventEmitter<Events> {
       ws.terminate();
       return;
     }
-    (req.socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    const conn: PeerConnection = {
-      role: info.role,
-      version: info.version ?? "2.0",
-      remoteAddress: req.socket.remoteAddress,
-      session: undefined as unknown as YamuxSession,
-    };
+    const socket = req.socket as Socket;
+    socket.setNoDelay(true);
     const drpc = new DrpcServer(this.opts.log ? { log: this.opts.log } : {});
     drpc.register(AgentService, this.service(info.role));
-    conn.session = new YamuxSession(websocketStream(ws), {
+    const session = new YamuxSession(websocketStream(ws), {
       client: false,
       keepAliveIntervalMs: this.opts.keepAliveIntervalMs ?? 0,
       onStream: (stream) => {
@@ -300,11 +313,20 @@ export class CoderdPeer extends EventEmitter<Events> {
         void drpc.serve(stream);
       },
     });
+    const conn: PeerConnection = {
+      role: info.role,
+      version: info.version ?? "2.0",
+      remoteAddress: socket.remoteAddress,
+      session,
+    };
+    this.sockets.set(conn, socket);
+    if (this.frozen) socket.pause();
     this.connections.add(conn);
     this.opts.log?.info({ role: conn.role, version: conn.version }, "agent connected");
     this.emit("connection", conn);
     conn.session.on("close", () => {
       this.connections.delete(conn);
+      this.sockets.delete(conn);
       this.opts.log?.info({ role: conn.role }, "agent disconnected");
       this.emit("disconnect", conn);
     });

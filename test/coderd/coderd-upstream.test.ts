@@ -152,6 +152,35 @@ describe("CoderdUpstream against the coderd peer", () => {
     }
   });
 
+  test("keepalive notices a coderd that stops answering, and the link is remade", async () => {
+    const peer = await coderdPeer();
+    const registry = new Registry();
+    const upstream = new CoderdUpstream({
+      url: new URL(peer.url),
+      token: "t",
+      log: silent,
+      registry,
+      keepAliveIntervalMs: 100,
+      keepAliveTimeoutMs: 300,
+      backoffInitialMs: 50,
+      backoffMaxMs: 500,
+    });
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected());
+      const [first] = [...peer.connections];
+      peer.freeze();
+      await waitFor(() => peer.requests.length >= 2, 20_000, "a second connection");
+      peer.thaw();
+      await waitFor(() => upstream.isConnected() && !peer.connections.has(first!), 20_000, "the new connection");
+      await upstream.client.updateAppStatus({ slug: "x", message: "after" });
+      assert.equal(peer.store.appStatuses().at(-1)?.message, "after");
+      assert.match(await registry.metrics(), /^agentd_coderd_disconnects_total [1-9]/m);
+    } finally {
+      await upstream.stop();
+    }
+  });
+
   test("a wrong token is a 401 that is retried with backoff, never connected", async () => {
     const peer = await coderdPeer();
     const registry = new Registry();
