@@ -128,6 +128,8 @@ function messageType(data: RawData): string | undefined {
 function startKeepAlive(ws: WebSocket): () => void {
   let pongTimer: NodeJS.Timeout | undefined;
   const interval = setInterval(() => {
+    // ping throws once a close has begun.
+    if (ws.readyState !== ws.OPEN) return;
     ws.ping();
     pongTimer = setTimeout(() => ws.terminate(), PONG_TIMEOUT_MS);
     pongTimer.unref();

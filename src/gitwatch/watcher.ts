@@ -32,7 +32,8 @@ interface Root {
  * paths, scans their repositories when asked (connect, path notification,
  * refresh, file-system event, poll) at most once per SCAN_COOLDOWN_MS, and
  * sends only repositories whose branch, origin or diff changed, or a
- * heartbeat when none did.
+ * heartbeat when none did. A file-system event rescans only its own
+ * repository; every other trigger rescans them all.
  */
 export class GitWatcher {
   private readonly roots = new Map<string, Root>();
@@ -42,6 +43,10 @@ export class GitWatcher {
   private readonly unsubscribe: (() => void) | undefined;
   private poll: NodeJS.Timeout | undefined;
   private pending = false;
+  /** The next scan covers every root; otherwise only `dirtyRoots`. */
+  private scanAll = true;
+  /** Roots a file-system event or a first sighting asked to scan. */
+  private readonly dirtyRoots = new Set<string>();
   private pathsDirty = true;
   private running = false;
   private lastScanStart = -Infinity;
@@ -76,8 +81,11 @@ export class GitWatcher {
     this.roots.clear();
   }
 
-  private request(): void {
+  /** Asks for a scan of every root, or only of `root` when a file-system event names it. */
+  private request(root?: string): void {
     if (!this.chatId || this.abort.signal.aborted) return;
+    if (root === undefined) this.scanAll = true;
+    else this.dirtyRoots.add(root);
     this.pending = true;
     if (!this.running) void this.run();
   }
@@ -120,17 +128,21 @@ export class GitWatcher {
       if (root === undefined) return;
       this.resolved.set(p, root);
       if (this.roots.has(root)) return;
-      const release = this.deps.fsHub.acquire(root, () => this.request());
+      const release = this.deps.fsHub.acquire(root, () => this.request(root));
       this.roots.set(root, { release, sent: undefined });
+      this.dirtyRoots.add(root);
     });
   }
 
   private async scan(): Promise<void> {
     const signal = this.abort.signal;
+    const roots = this.scanAll ? [...this.roots.keys()] : [...this.dirtyRoots].filter((r) => this.roots.has(r));
+    this.scanAll = false;
+    this.dirtyRoots.clear();
+    if (roots.length === 0) return;
     this.lastScanStart = performance.now();
     const scannedAt = formatRfc3339Nano(nowNs());
     const stopTimer = this.deps.metrics.scanDuration.startTimer();
-    const roots = [...this.roots.keys()];
     const outcomes = await Promise.all(roots.map((r) => this.deps.scanner.scan(r, signal)));
     stopTimer();
     if (signal.aborted) return;
