@@ -25,8 +25,8 @@ const requireNative = createRequire(import.meta.url);
 /** Everything a process is started with, after defaults were applied. */
 export interface SpawnSpec {
   command: string;
-  /** The resolved working directory. */
-  cwd: string;
+  /** The resolved working directory; undefined inherits agentd's. */
+  cwd: string | undefined;
   env: Record<string, string>;
   pty: boolean;
 }
@@ -34,7 +34,7 @@ export interface SpawnSpec {
 /** What callers record alongside a process. */
 export interface ProcessMeta {
   command: string;
-  /** The resolved working directory (what list reports). */
+  /** The resolved working directory (what list reports; empty when inherited). */
   workdir: string;
   /** The workdir as the request gave it. */
   requestedWorkdir: string | undefined;

@@ -141,7 +141,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     }
     const meta: ProcessMeta = {
       command: req.command,
-      workdir: cwd,
+      workdir: cwd ?? "",
       requestedWorkdir: req.workdir || undefined,
       background: Boolean(req.background),
       pty: Boolean(req.pty),
@@ -149,7 +149,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
       ancestorChatIds: scope.ancestorChatIds,
       clientToken: token,
     };
-    const proc = new ManagedProcess(meta, { command: req.command, cwd, env: this.env(req, scope), pty: meta.pty }, this.hooks, this.now);
+    const spec = { command: req.command, cwd, env: this.env(req, scope), pty: meta.pty };
+    const proc = new ManagedProcess(meta, spec, this.hooks, this.now);
     if (proc.spawnFailure) {
       const err = await proc.spawnFailure;
       throw this.startFailed("spawn", `start process: ${err.message}`);
@@ -170,7 +171,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     this.metrics.rejected.inc({ reason: "token_conflict" });
     throw new ProcessError(
       "tokenConflict",
-      `Client token ${goQuote(token)} is already used by process ${goQuote(existing.id)} with a different command or workdir.`,
+      "Client token was already used to start a process with different parameters.",
+      `client token ${goQuote(token)} belongs to process ${goQuote(existing.id)}, started with a different command or workdir`,
     );
   }
 
@@ -208,8 +210,12 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     return env;
   }
 
-  /** The configured directory if it exists, else the home directory, else our cwd. */
-  private defaultWorkdir(): string {
+  /**
+   * The configured directory if it exists, else the home directory; when
+   * neither resolves, undefined: the child inherits agentd's working
+   * directory and list reports none, as in Coder.
+   */
+  private defaultWorkdir(): string | undefined {
     const configured = this.opts.workdir;
     if (configured && fs.existsSync(configured)) return configured;
     try {
@@ -218,7 +224,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     } catch (err) {
       this.log.warn({ err: errorText(err) }, "no home directory; using the agent's working directory");
     }
-    return process.cwd();
+    return undefined;
   }
 
   /** Reaps long-exited processes, then lists what `scope` may see: running first, newest first, at most 10. */

@@ -388,10 +388,10 @@ describe("agentd extras", () => {
     assert.equal(again.json.id, first.json.id);
     const conflict = await api.start({ command: "sleep 1", client_token: token });
     assert.equal(conflict.status, 409);
-    assert.equal(
-      conflict.json.message,
-      `Client token "${token}" is already used by process "${first.json.id}" with a different command or workdir.`,
-    );
+    assert.deepEqual(conflict.json, {
+      message: "Client token was already used to start a process with different parameters.",
+      detail: `client token "${token}" belongs to process "${first.json.id}", started with a different command or workdir`,
+    });
     assert.equal((await api.start({ command: "sleep 300", client_token: token, workdir: "/" })).status, 409);
     await api.signal(first.json.id, { signal: "kill" });
   });

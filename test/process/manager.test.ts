@@ -7,6 +7,7 @@ import type { ChatScope } from "../../src/http/chat.js";
 import { createLogger } from "../../src/log.js";
 import { ProcessError } from "../../src/process/errors.js";
 import {
+  processInfo,
   ProcessManager,
   REAP_AFTER_MS,
   type ProcessExitEvent,
@@ -91,6 +92,17 @@ describe("process manager: spawning and output", () => {
     assert.equal(fallback.list(NO_CHAT)[0]?.meta.workdir, home);
   });
 
+  it("inherits agentd's directory and reports none when no home directory resolves", async () => {
+    const m = manager({
+      homeDir: () => {
+        throw new Error("no passwd entry");
+      },
+    });
+    assert.equal((await run(m, "pwd")).output, `${process.cwd()}\n`);
+    const row = processInfo(m.list(NO_CHAT)[0]!);
+    assert.equal("workdir" in row, false);
+  });
+
   it("fails the start for a missing workdir with Go's error text", async () => {
     const missing = path.join(dir(), "nope");
     await assert.rejects(manager().startProcess({ command: "true", workdir: missing }, NO_CHAT), (err) => {
@@ -166,7 +178,8 @@ describe("process manager: extras", () => {
     await assert.rejects(m.startProcess({ command: "sleep 301", clientToken: "tok" }, NO_CHAT), (err) => {
       assert.ok(err instanceof ProcessError);
       assert.equal(err.status, 409);
-      assert.match(err.message, /Client token "tok" is already used by process/);
+      assert.equal(err.message, "Client token was already used to start a process with different parameters.");
+      assert.match(err.detail ?? "", /^client token "tok" belongs to process "[0-9a-f-]+", started with a different command or workdir$/);
       return true;
     });
     await assert.rejects(m.startProcess({ command: "sleep 300", clientToken: "tok", workdir: "/" }, NO_CHAT), /different/);
