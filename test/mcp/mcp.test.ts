@@ -2,44 +2,10 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { UpdateAppStatusRequest_AppStatusState, type UpdateAppStatusRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import { EmbeddedStore } from "../../src/coderd/embedded-store.js";
-import { AGENTD_BIN, startAgentd, type RunningAgentd } from "../helpers/agentd.js";
-
-interface McpSession {
-  client: Client;
-  /** Errors the client saw on the stdio stream (non-MCP output would land here). */
-  errors: Error[];
-  stderr: () => string;
-  close(): Promise<void>;
-}
-
-/** Spawns `bin/agentd mcp` with `args` and connects the SDK's client to it over stdio. */
-async function startMcp(args: string[], env: Record<string, string> = {}): Promise<McpSession> {
-  const baseEnv = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
-  delete baseEnv.CODER_MCP_APP_STATUS_SLUG;
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [AGENTD_BIN, "mcp", "--log-level", "debug", ...args],
-    env: { ...baseEnv, ...env },
-    stderr: "pipe",
-  });
-  let stderr = "";
-  transport.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
-  const client = new Client({ name: "agentd-test", version: "1.0.0" });
-  const errors: Error[] = [];
-  client.onerror = (err) => errors.push(err);
-  await client.connect(transport);
-  return { client, errors, stderr: () => stderr, close: () => client.close() };
-}
-
-type ToolResult = { isError?: boolean; content: { type: string; text?: string }[] };
-
-async function report(session: McpSession, args: { summary: string; link: string; state: string }): Promise<ToolResult> {
-  return (await session.client.callTool({ name: "coder_report_task", arguments: args })) as ToolResult;
-}
+import { startAgentd, type RunningAgentd } from "../helpers/agentd.js";
+import { report, startMcp, type McpSession } from "./mcp-session.js";
 
 function statuses(dataDir: string): UpdateAppStatusRequest[] {
   const store = EmbeddedStore.inDataDir(dataDir, { readonly: true });
