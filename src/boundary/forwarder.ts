@@ -70,6 +70,7 @@ export class Forwarder {
   private draining = false;
   private loop: Promise<void> | undefined;
   private failing = false;
+  private inFlight: AbortController | undefined;
 
   constructor(opts: ForwarderOptions) {
     this.client = opts.client;
@@ -113,7 +114,10 @@ export class Forwarder {
   async shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.interrupt?.();
-    const timer = setTimeout(() => this.abort.abort(), timeoutMs);
+    const timer = setTimeout(() => {
+      this.abort.abort();
+      this.inFlight?.abort();
+    }, timeoutMs);
     try {
       await this.loop;
     } finally {
@@ -168,13 +172,18 @@ export class Forwarder {
   }
 
   private async send(request: ReportBoundaryLogsRequest): Promise<Outcome> {
+    // One controller and timer per call: cheaper than combining signals, and
+    // shutdown aborts the call in flight through `inFlight`.
+    const call = new AbortController();
+    const timer = setTimeout(() => call.abort(), this.forwardTimeoutMs);
+    this.inFlight = call;
     try {
-      await this.client.reportBoundaryLogs(request, {
-        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.forwardTimeoutMs)]),
-        timeoutMs: this.forwardTimeoutMs,
-      });
+      await this.client.reportBoundaryLogs(request, { signal: call.signal, timeoutMs: this.forwardTimeoutMs });
     } catch (err) {
       return this.failed(request, err);
+    } finally {
+      clearTimeout(timer);
+      this.inFlight = undefined;
     }
     this.metrics.batchesForwarded.inc();
     if (this.failing) {

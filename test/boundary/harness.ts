@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -170,4 +171,14 @@ export function logsRequest(tag: string, n = 1, sessionId = "session"): MessageI
       resource: { case: "httpRequest" as const, value: { method: "GET", url: `https://example.com/${tag}/${i}` } },
     })),
   };
+}
+
+/** True when `promtool` (Prometheus' exposition linter) is on PATH. */
+export function hasPromtool(): boolean {
+  try {
+    execFileSync("promtool", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
 }

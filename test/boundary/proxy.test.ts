@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -17,6 +18,7 @@ import {
   startProxy,
   waitUntil,
   write,
+  hasPromtool,
 } from "./harness.js";
 import { Registry } from "prom-client";
 
@@ -363,6 +365,52 @@ describe("Metrics", () => {
         3,
       );
       assert.equal(h.upstream.calls, 2, "status frames are not forwarded");
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("SpoolFull: only what the full spool cannot hold is dropped, as spool_full", async () => {
+    const h = await startProxy({ spoolMaxBytes: 2000 });
+    try {
+      h.upstream.mode = "unavailable";
+      const socket = await connect(h.socketPath);
+      const frames = Array.from({ length: 50 }, (_, i) => encodeLogsFrame(logsRequest(`s${i}`, 3)));
+      await write(socket, Buffer.concat(frames));
+      const dropped = () =>
+        metric(h.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "spool_full" });
+      await waitUntil(async () => (await dropped()) > 0, "spool_full drops");
+      const spooled = await metric(h.registry, "agentd_boundary_spool_batches");
+      assert.ok(spooled > 0);
+      assert.ok((await metric(h.registry, "agentd_boundary_spool_bytes")) <= 2000);
+      await waitUntil(async () => spooled + (await dropped()) === 50, "every batch spooled or counted");
+      assert.equal(
+        await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "spool_full" }),
+        3 * (await dropped()),
+      );
+      h.upstream.mode = "ok";
+      await waitUntil(() => h.upstream.received.length === spooled, "the spooled batches delivered");
+      assert.deepEqual(
+        urls(h.upstream).map((u) => u[0]),
+        Array.from({ length: spooled }, (_, i) => `https://example.com/s${i}/0`),
+        "the oldest batches were kept, in order",
+      );
+      socket.destroy();
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("metrics output passes promtool check metrics", { skip: !hasPromtool() && "promtool not installed" }, async () => {
+    const h = await startProxy();
+    try {
+      h.proxy.metrics.dropBatch("spool_full", 2);
+      const socket = await connect(h.socketPath);
+      await write(socket, encodeStatusFrame({ droppedChannelFull: 1n, droppedBatchFull: 1n }));
+      await write(socket, encodeLogsFrame(logsRequest("p")));
+      await waitUntil(() => h.upstream.received.length === 1, "one batch");
+      execFileSync("promtool", ["check", "metrics"], { input: await h.registry.metrics() });
       socket.destroy();
     } finally {
       await h.close();
