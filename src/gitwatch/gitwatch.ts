@@ -10,7 +10,7 @@ import { FsWatchHub } from "./fs-watch.js";
 import { GitRunner } from "./git.js";
 import { GitWatchMetrics } from "./metrics.js";
 import { PathStore } from "./path-store.js";
-import { GIT_WATCH_PATH, GitWatchRoute } from "./route.js";
+import { GIT_WATCH_PATH, GitWatchRoute, type KeepAlive } from "./route.js";
 import { RepoScanner } from "./scanner.js";
 import { gitWatchService } from "./service.js";
 
@@ -30,6 +30,8 @@ export interface GitWatchOptions {
   /** Repositories watched for file-system events at once; the rest rely on the poll. */
   maxFsWatchedRepos: number;
   maxGitProcesses?: number;
+  /** Ping interval and pong timeout (default 30 s and 5 s). */
+  keepAlive?: KeepAlive;
   /** The git executable (default `git` on PATH). */
   gitBinary?: string;
 }
@@ -69,7 +71,7 @@ export class GitWatch implements Part {
       log,
       pollIntervalMs: opts.pollIntervalMs,
     };
-    this.route = new GitWatchRoute(deps, this.metrics, log);
+    this.route = new GitWatchRoute(deps, this.metrics, log, opts.keepAlive);
   }
 
   /** Mounts the WebSocket, the REST endpoint and the Connect service. */

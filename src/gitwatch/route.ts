@@ -12,13 +12,19 @@ export const GIT_WATCH_PATH = "/api/v0/git/watch";
 /** Largest client message accepted (coder/websocket's default read limit). */
 export const MAX_CLIENT_MESSAGE_BYTES = 32_768;
 /** Keep-alive ping interval. */
-const PING_INTERVAL_MS = 30_000;
+export const PING_INTERVAL_MS = 30_000;
 /** A connection that does not answer a ping within this long is cut. */
-const PONG_TIMEOUT_MS = 5_000;
+export const PONG_TIMEOUT_MS = 5_000;
 /** Close code for undecodable client frames and shutdown (wsjson's decoder closes with StatusGoingAway). */
 const CLOSE_GOING_AWAY = 1001;
 /** How long a closing connection waits for the peer's close frame. */
 const CLOSE_HANDSHAKE_MS = 1000;
+
+/** Keep-alive timing of git watch connections. */
+export interface KeepAlive {
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+}
 
 /**
  * Serves `GET /api/v0/git/watch?chat_id=<uuid>`: one GitWatcher per
@@ -32,6 +38,7 @@ export class GitWatchRoute {
     private readonly deps: WatcherDeps,
     private readonly metrics: GitWatchMetrics,
     private readonly log: Logger,
+    private readonly keepAlive: KeepAlive = { pingIntervalMs: PING_INTERVAL_MS, pongTimeoutMs: PONG_TIMEOUT_MS },
   ) {
     this.wss.on("error", (err) => this.log.warn({ err }, "git watch server error"));
   }
@@ -69,7 +76,7 @@ export class GitWatchRoute {
         ws.terminate();
       }),
     );
-    const keepAlive = startKeepAlive(ws);
+    const keepAlive = startKeepAlive(ws, this.keepAlive);
     ws.on("error", (err) => log.debug({ err }, "git watch socket error"));
     ws.on("message", (data, isBinary) => {
       const type = isBinary ? undefined : messageType(data);
@@ -124,16 +131,16 @@ function messageType(data: RawData): string | undefined {
   return typeof type === "string" ? type : undefined;
 }
 
-/** Pings every PING_INTERVAL_MS and cuts a connection that misses a pong; returns the stop. */
-function startKeepAlive(ws: WebSocket): () => void {
+/** Pings every `pingIntervalMs` and cuts a connection that misses a pong; returns the stop. */
+function startKeepAlive(ws: WebSocket, { pingIntervalMs, pongTimeoutMs }: KeepAlive): () => void {
   let pongTimer: NodeJS.Timeout | undefined;
   const interval = setInterval(() => {
     // ping throws once a close has begun.
     if (ws.readyState !== ws.OPEN) return;
     ws.ping();
-    pongTimer = setTimeout(() => ws.terminate(), PONG_TIMEOUT_MS);
+    pongTimer = setTimeout(() => ws.terminate(), pongTimeoutMs);
     pongTimer.unref();
-  }, PING_INTERVAL_MS);
+  }, pingIntervalMs);
   interval.unref();
   ws.on("pong", () => clearTimeout(pongTimer));
   return () => {

@@ -88,8 +88,8 @@ export class WatchClient {
   }
 
   /** Connects to `<base>/api/v0/git/watch` with the given query string. */
-  static async connect(base: string, query: string): Promise<WatchClient> {
-    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/v0/git/watch${query}`);
+  static async connect(base: string, query: string, opts: WebSocket.ClientOptions = {}): Promise<WatchClient> {
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/v0/git/watch${query}`, opts);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);

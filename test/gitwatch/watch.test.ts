@@ -326,6 +326,22 @@ describe("git watch triggers beyond refresh", () => {
   });
 });
 
+describe("git watch keep-alive", () => {
+  it("cuts a connection that stops answering pings and keeps one that answers", async () => {
+    const server = await startWatchServer({ keepAlive: { pingIntervalMs: 100, pongTimeoutMs: 200 } });
+    try {
+      const silent = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`, { autoPong: false });
+      const live = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`);
+      assert.equal((await silent.closed).code, 1006);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(live.ws.readyState, live.ws.OPEN);
+      live.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("git watch without git installed", () => {
   it("accepts connections and stays silent", async () => {
     const server = await startWatchServer({ gitBinary: "git-not-installed-here" });
