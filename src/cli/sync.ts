@@ -38,22 +38,11 @@ function say(o: SocketOptions, line: string): void {
   if (o.output === "human") process.stdout.write(line + "\n");
 }
 
-/** Polls SyncReady with backoff until the unit is ready, then starts it; fails after `timeoutMs` (0: never). */
-async function waitAndStart(client: AgentSocketClient, unit: string, timeoutMs: number, o: SocketOptions): Promise<void> {
-  const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
+/** Polls SyncReady with backoff until the unit is ready; fails once `deadline` (epoch ms) passes. */
+async function waitReady(client: AgentSocketClient, unit: string, deadline: number, o: SocketOptions): Promise<void> {
   let delay = POLL_INITIAL_MS;
   let waiting = false;
-  for (;;) {
-    const { ready } = await client.syncReady({ unit }, opts);
-    if (ready) {
-      try {
-        await client.syncStart({ unit }, opts);
-        return;
-      } catch (err) {
-        // Another unit changed between the two calls; keep waiting.
-        if (!(err instanceof ConnectError && err.rawMessage === NOT_READY_TEXT)) throw err;
-      }
-    }
+  while (!(await client.syncReady({ unit }, opts)).ready) {
     if (!waiting) {
       say(o, `Waiting for dependencies of unit '${unit}' to be satisfied...`);
       waiting = true;
@@ -63,6 +52,25 @@ async function waitAndStart(client: AgentSocketClient, unit: string, timeoutMs: 
     await sleep(Math.min(delay, remaining));
     delay = Math.min(delay * 2, POLL_MAX_MS);
   }
+}
+
+/** Waits until the unit is ready, then starts it; a dependency restarted in between sends it back to waiting. */
+async function waitAndStart(client: AgentSocketClient, unit: string, deadline: number, o: SocketOptions): Promise<void> {
+  for (;;) {
+    await waitReady(client, unit, deadline, o);
+    try {
+      await client.syncStart({ unit }, opts);
+      return;
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.rawMessage === NOT_READY_TEXT)) throw err;
+    }
+  }
+}
+
+/** The epoch-ms deadline of a `--timeout` value (0: none). */
+function deadlineOf(timeout: string): number {
+  const ms = parseDuration(timeout, "--timeout");
+  return ms > 0 ? Date.now() + ms : Infinity;
 }
 
 /** `agentd sync`: Coder's `coder exp sync` against the agent socket. */
@@ -89,12 +97,23 @@ export function syncCommand(): Command {
   sub(group, "start <unit>", "wait until the unit's dependencies are complete, then mark it started")
     .option("--timeout <duration>", "give up waiting after this long (0: wait forever)", DEFAULT_START_TIMEOUT)
     .action((unit: string, o: SocketOptions & { timeout: string }) => {
-      const timeoutMs = parseDuration(o.timeout, "--timeout");
+      const deadline = deadlineOf(o.timeout);
       return run(async (client) => {
         say(o, `Starting unit '${unit}'...`);
-        await waitAndStart(client, unit, timeoutMs, o);
+        await waitAndStart(client, unit, deadline, o);
         if (o.output === "json") printJson({ unit, status: "started" });
         else say(o, `Unit '${unit}' started successfully`);
+      })(o);
+    });
+
+  sub(group, "wait <unit>", "wait until the unit's dependencies are complete, without starting it")
+    .option("--timeout <duration>", "give up waiting after this long (0: wait forever)", DEFAULT_START_TIMEOUT)
+    .action((unit: string, o: SocketOptions & { timeout: string }) => {
+      const deadline = deadlineOf(o.timeout);
+      return run(async (client) => {
+        await waitReady(client, unit, deadline, o);
+        if (o.output === "json") printJson({ unit, ready: true });
+        else say(o, `Dependencies for unit '${unit}' are now satisfied`);
       })(o);
     });
 

@@ -103,6 +103,17 @@ describe("agent socket CLI against a running agentd", () => {
     assert.deepEqual(lines(res.stderr), ["agentd: timeout waiting for dependencies of unit 'stuck'"]);
   });
 
+  test("sync wait returns once the dependency completes, without starting the unit", async () => {
+    await run("sync", "want", "reader", "writer");
+    const timedOut = await run("sync", "wait", "reader", "--timeout", "200ms");
+    assert.deepEqual(lines(timedOut.stderr), ["agentd: timeout waiting for dependencies of unit 'reader'"]);
+    await run("sync", "start", "writer");
+    await run("sync", "complete", "writer");
+    const res = await run("sync", "wait", "reader");
+    assert.deepEqual(res, { code: 0, stdout: "Dependencies for unit 'reader' are now satisfied\n", stderr: "" });
+    assert.equal(JSON.parse((await run("sync", "status", "reader", "-o", "json")).stdout).status, "pending");
+  });
+
   test("unit errors come back as one line with Coder's text and exit 1", async () => {
     await run("sync", "want", "x1", "x2");
     const cycle = await run("sync", "want", "x2", "x1");
