@@ -246,6 +246,25 @@ describe("git watch WebSocket", () => {
     }
   });
 
+  it("keeps concurrent chats apart: each socket sees only its own chat's repositories", async () => {
+    const base = freshDir();
+    const a = initRepo(path.join(base, "chat-a"));
+    const b = initRepo(path.join(base, "chat-b"));
+    const [chatA, chatB] = [randomUUID(), randomUUID()];
+    server.gitwatch.pathStore.addPaths([chatA], [a]);
+    server.gitwatch.pathStore.addPaths([chatB], [b]);
+    const [ca, cb] = await Promise.all([
+      WatchClient.connect(server.url, `?chat_id=${chatA}`),
+      WatchClient.connect(server.url, `?chat_id=${chatB}`),
+    ]);
+    await ca.next((m) => repoIn(m, a) !== undefined);
+    await cb.next((m) => repoIn(m, b) !== undefined);
+    assert.ok(ca.messages.every((m) => repoIn(m, b) === undefined));
+    assert.ok(cb.messages.every((m) => repoIn(m, a) === undefined));
+    ca.close();
+    cb.close();
+  });
+
   it("rejects POST /api/v0/git/paths without a chat id or with a bad body", async () => {
     const noChat = await fetch(`${server.url}/api/v0/git/paths`, { method: "POST", body: '{"paths":[]}' });
     assert.equal(noChat.status, 400);
