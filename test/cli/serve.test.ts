@@ -88,7 +88,7 @@ describe("agentd serve start-up errors", () => {
       assert.ok(stdout.includes(flag), `help lists ${flag}`);
       assert.ok(stdout.replace(/\s+/g, " ").includes(env), `help names ${env}`);
     }
-    assert.match(stdout, /default: "127\.0\.0\.1:4141"/);
+    assert.match(stdout.replace(/\s+/g, " "), /default: "127\.0\.0\.1:4141"/);
   });
 });
 

@@ -6,8 +6,10 @@ export type { CoderdPeer, PeerCall, PeerConnection, PeerRequest } from "../../sr
 
 /**
  * Starts a coderd peer (the real agent RPC wire protocol: WebSocket, yamux,
- * dRPC, coderd's token and version checks) for the current test file and
- * disposes of it when the file's tests are done. Default token "t".
+ * dRPC, coderd's token and version checks) and disposes of it when the
+ * enclosing suite ends: call it at the top level of a test file (or inside a
+ * `describe` body), not in a `before` hook, whose own `after` fires as soon as
+ * the hook returns. Default token "t".
  */
 export async function coderdPeer(opts: CoderdPeerOptions = {}): Promise<CoderdPeer> {
   const peer = await startCoderdPeer({ token: "t", ...opts });
