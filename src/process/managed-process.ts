@@ -20,6 +20,22 @@ export const PTY_ROWS = 24;
  */
 const MERGE_STDERR_PREFIX = "exec 2>&1; ";
 
+/**
+ * How long the session leader of a pty outlives the command. On Linux, the
+ * last output of a pty whose session leader has exited can be lost before
+ * the master side reads it (node-pty issues #72, #85, #726); keeping the
+ * session open briefly lets that output drain.
+ */
+export const PTY_DRAIN_MS = 100;
+
+/**
+ * The pty session leader: runs the command as `sh -c <command>` (passed as
+ * `$0`), waits PTY_DRAIN_MS, then exits with the command's status. Signals
+ * agentd sends reach both (same process group); a command killed by a
+ * signal from elsewhere reports 128+N, as a shell does.
+ */
+const PTY_WRAPPER = `sh -c "$0"; s=$?; sleep ${PTY_DRAIN_MS / 1000}; exit $s`;
+
 const requireNative = createRequire(import.meta.url);
 
 /** Everything a process is started with, after defaults were applied. */
@@ -146,7 +162,7 @@ export class ManagedProcess {
 
   private spawnPty(spec: SpawnSpec): Spawned {
     const pty = requireNative("node-pty") as typeof import("node-pty");
-    const term: IPty = pty.spawn("sh", ["-c", spec.command], {
+    const term: IPty = pty.spawn("sh", ["-c", PTY_WRAPPER, spec.command], {
       name: spec.env.TERM || "xterm",
       cols: PTY_COLS,
       rows: PTY_ROWS,

@@ -207,6 +207,15 @@ describe("process manager: extras", () => {
     assert.equal(r.exitCode, 3);
   });
 
+  it("keeps the last output of a pty process that exits right after writing", async () => {
+    const m = manager();
+    for (let i = 0; i < 5; i++) {
+      const r = await run(m, "seq 1 20000", { pty: true });
+      assert.ok(r.output.endsWith("19999\r\n20000\r\n"), `run ${i} ended with ${JSON.stringify(r.output.slice(-20))}`);
+      assert.equal(r.exitCode, 0);
+    }
+  });
+
   it("delivers signals to a pty process group", async () => {
     const m = manager();
     const { id } = await m.startProcess({ command: "sleep 300", pty: true }, NO_CHAT);
