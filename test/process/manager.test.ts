@@ -6,6 +6,7 @@ import { Registry } from "prom-client";
 import type { ChatScope } from "../../src/http/chat.js";
 import { createLogger } from "../../src/log.js";
 import { ProcessError } from "../../src/process/errors.js";
+import { FOLLOW_QUEUE_MAX_BYTES } from "../../src/process/follow-queue.js";
 import {
   processInfo,
   ProcessManager,
@@ -239,6 +240,41 @@ describe("process manager: follow", () => {
     }
     assert.equal(text, "first\nsecond\n");
     assert.equal(exit, 7);
+  });
+});
+
+describe("process manager: slow followers", () => {
+  it("bounds a follower that does not read and accounts every byte as delivered or dropped", async () => {
+    const m = manager();
+    const total = 8_000_000;
+    const { id } = await m.startProcess({ command: `head -c ${total} /dev/zero` }, NO_CHAT);
+    const { queue } = m.follow(id, NO_CHAT);
+    await m.output(id, NO_CHAT, { wait: true });
+    let delivered = 0;
+    let dropped = 0;
+    for await (const item of queue.drain()) {
+      dropped += item.droppedBytes;
+      if (item.kind === "data") delivered += item.data.length;
+    }
+    assert.ok(delivered <= FOLLOW_QUEUE_MAX_BYTES);
+    assert.ok(dropped > 0);
+    assert.equal(delivered + dropped, total);
+  });
+
+  it("starts a late follower with the retained output and counts the omitted middle as dropped", async () => {
+    const m = manager();
+    const { id } = await run(m, "head -c 100000 /dev/zero");
+    const { queue } = m.follow(id, NO_CHAT);
+    const items = [];
+    for await (const item of queue.drain()) items.push(item);
+    assert.deepEqual(
+      items.map((i) => [i.kind, i.kind === "data" ? i.data.length : i.exitCode, i.droppedBytes]),
+      [
+        ["data", 16384, 0],
+        ["data", 16384, 100000 - 32768],
+        ["exit", 0, 0],
+      ],
+    );
   });
 });
 
