@@ -6,15 +6,22 @@
  * server that reads and discards. Run: node --import tsx bench/boundary-throughput.ts
  */
 import { spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Registry } from "prom-client";
-import { Agent as AgentService, type ReportBoundaryLogsRequest } from "../gen/coder/agent/v2/agent_pb.js";
+import {
+  Agent as AgentService,
+  ReportBoundaryLogsRequestSchema,
+  ReportBoundaryLogsResponseSchema,
+  type ReportBoundaryLogsRequest,
+} from "../gen/coder/agent/v2/agent_pb.js";
 import { AuditClient } from "../src/boundary/audit-client.js";
 import type { BoundaryLogsClient } from "../src/boundary/forwarder.js";
 import { BoundaryProxy } from "../src/boundary/proxy.js";
@@ -29,6 +36,12 @@ import { createLogger } from "../src/log.js";
 const CLIENTS = 8;
 /** How long the clients write in each run. */
 const RUN_MS = 6_000;
+/** The dRPC peer run is shorter: its backlog drains slowly and the whole script must stay bounded. */
+const PEER_RUN_MS = 3_000;
+/** Offered load of the latency run, below saturation so queueing in socket buffers does not dominate. */
+const PACED_LOGS_PER_SECOND = 20_000;
+/** Paced clients write every this many milliseconds. */
+const PACE_TICK_MS = 10;
 /** Longest wait for the proxy to deliver its backlog after the clients stop. */
 const DRAIN_TIMEOUT_MS = 60_000;
 const GOAL_LOGS_PER_SECOND = 50_000;
@@ -37,14 +50,23 @@ const GOAL_RATIO = 0.5;
 const log = createLogger("silent");
 const self = fileURLToPath(import.meta.url);
 
-/** Child mode: CLIENTS audit clients write to `socket` for `ms`, then print how many logs they sent. */
-async function runClients(socket: string, ms: number): Promise<void> {
+/**
+ * Child mode: CLIENTS audit clients write to `socket` for `ms` (as fast as
+ * the proxy reads, or at `rate` logs/s in total), then print how many logs they sent.
+ */
+async function runClients(socket: string, ms: number, rate: number): Promise<void> {
   const clients = Array.from({ length: CLIENTS }, () => new AuditClient({ socketPath: socket }));
-  const end = Date.now() + ms;
+  const start = Date.now();
+  const end = start + ms;
+  const perClientPerMs = rate / CLIENTS / 1000;
   const counts = await Promise.all(
     clients.map(async (client) => {
       let sent = 0;
       while (Date.now() < end) {
+        if (rate > 0 && sent >= (Date.now() - start) * perClientPerMs) {
+          await new Promise((r) => setTimeout(r, PACE_TICK_MS));
+          continue;
+        }
         await client.room();
         client.audit({ allowed: sent % 3 === 0, method: "GET", url: `https://example.com/p/${sent}`, matchedRule: "domain=example.com" });
         sent++;
@@ -57,9 +79,9 @@ async function runClients(socket: string, ms: number): Promise<void> {
 }
 
 /** Starts the client child against `socket` and resolves with the logs it sent. */
-function clientsChild(socket: string): Promise<number> {
+function clientsChild(socket: string, ms: number, rate: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", self, "clients", socket, String(RUN_MS)], {
+    const child = spawn(process.execPath, ["--import", "tsx", self, "clients", socket, String(ms), String(rate)], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
@@ -88,7 +110,7 @@ async function baseline(dir: string): Promise<RunResult> {
     });
   });
   await new Promise<void>((resolve) => server.listen(socket, resolve));
-  const logs = await clientsChild(socket);
+  const logs = await clientsChild(socket, RUN_MS, 0);
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return { logsPerSecond: logs / ((last - first) / 1000), p99Ms: undefined };
 }
@@ -99,6 +121,7 @@ async function throughProxy(
   name: string,
   client: BoundaryLogsClient,
   arrivals: { on(fn: (req: ReportBoundaryLogsRequest) => void): void },
+  load: { ms: number; rate: number } = { ms: RUN_MS, rate: 0 },
 ): Promise<RunResult & { delivered: number; sent: number }> {
   const socket = path.join(dir, `${name}.sock`);
   const dataDir = path.join(dir, `${name}-data`);
@@ -121,10 +144,11 @@ async function throughProxy(
     last = performance.now();
     if (!first) first = last;
     delivered += req.logs.length;
-    const sent = req.logs[0]?.time;
+    // The last log of a batch was audited just before the frame was written.
+    const sent = req.logs.at(-1)?.time;
     if (sent) latencies.push(now - timestampMs(sent));
   });
-  const sent = await clientsChild(socket);
+  const sent = await clientsChild(socket, load.ms, load.rate);
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
   while (delivered < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await proxy.stop();
@@ -142,16 +166,41 @@ async function main(): Promise<void> {
   try {
     const base = await baseline(dir);
 
+    const noop = new EventEmitter<{ batch: [ReportBoundaryLogsRequest] }>();
+    const intoNoop = await throughProxy(
+      dir,
+      "noop",
+      {
+        async reportBoundaryLogs(req) {
+          noop.emit("batch", create(ReportBoundaryLogsRequestSchema, req));
+          return create(ReportBoundaryLogsResponseSchema);
+        },
+      },
+      { on: (fn) => noop.on("batch", fn) },
+    );
+
     const store = EmbeddedStore.inDataDir(dir);
     const embedded = createClient(AgentService, createInProcessTransport(AgentService, embeddedAgentService(store)));
-    const intoEmbedded = await throughProxy(dir, "embedded", embedded, { on: (fn) => store.on("boundaryLogs", fn) });
+    const embeddedArrivals = { on: (fn: (req: ReportBoundaryLogsRequest) => void) => store.on("boundaryLogs", fn) };
+    const intoEmbedded = await throughProxy(dir, "embedded", embedded, embeddedArrivals);
+    store.removeAllListeners("boundaryLogs");
+    const paced = await throughProxy(dir, "paced", embedded, embeddedArrivals, {
+      ms: PEER_RUN_MS,
+      rate: PACED_LOGS_PER_SECOND,
+    });
     store.close();
 
     const peer = await startCoderdPeer({ token: "t", dataDir: path.join(dir, "peer") });
     const coderd = new CoderdUpstream({ url: new URL(peer.url), token: "t", log, registry: new Registry() });
     await coderd.start();
     while (!coderd.isConnected()) await new Promise((r) => setTimeout(r, 20));
-    const intoPeer = await throughProxy(dir, "peer", coderd.client, { on: (fn) => peer.store.on("boundaryLogs", fn) });
+    const intoPeer = await throughProxy(
+      dir,
+      "peer",
+      coderd.client,
+      { on: (fn) => peer.store.on("boundaryLogs", fn) },
+      { ms: PEER_RUN_MS, rate: 0 },
+    );
     await coderd.stop();
     await peer.dispose();
 
@@ -163,7 +212,13 @@ async function main(): Promise<void> {
     console.log(
       `ratio vs read-and-discard baseline: ${(intoEmbedded.logsPerSecond / base.logsPerSecond).toFixed(2)} (goal ≥ ${GOAL_RATIO})`,
     );
-    console.log(`p99 socket-to-upstream latency (embedded): ${intoEmbedded.p99Ms ?? "n/a"} ms`);
+    console.log(`p99 socket-to-upstream latency (embedded, saturated): ${intoEmbedded.p99Ms ?? "n/a"} ms`);
+    console.log(
+      `p99 socket-to-upstream latency (embedded, ${PACED_LOGS_PER_SECOND} logs/s offered): ${paced.p99Ms ?? "n/a"} ms`,
+    );
+    console.log(
+      `logs/s into a no-op upstream (the proxy alone): ${round(intoNoop.logsPerSecond)}; ratio vs baseline ${(intoNoop.logsPerSecond / base.logsPerSecond).toFixed(2)}; p99 ${intoNoop.p99Ms ?? "n/a"} ms`,
+    );
     console.log(
       `logs/s into the dRPC test peer: ${round(intoPeer.logsPerSecond)}; delivered ${intoPeer.delivered} of ${intoPeer.sent}`,
     );
@@ -176,5 +231,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === "clients") await runClients(process.argv[3]!, Number(process.argv[4]));
+if (process.argv[2] === "clients") await runClients(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
 else await main();

@@ -97,7 +97,9 @@ export class BoundaryProxy implements Part {
   private openSpool(): Spool | undefined {
     if (this.opts.dataDir === undefined) return undefined;
     try {
-      const spool = Spool.inDataDir(this.opts.dataDir, this.opts.spoolMaxBytes, this.opts.clock);
+      const spool = Spool.recoverInDataDir(this.opts.dataDir, this.opts.spoolMaxBytes, this.opts.clock, (file, err) =>
+        this.opts.log.error({ file, err: errorText(err) }, "boundary spool was unreadable; moved aside, starting empty"),
+      );
       if (spool.batches > 0) this.opts.log.info({ batches: spool.batches }, "boundary spool holds undelivered batches");
       return spool;
     } catch (err) {

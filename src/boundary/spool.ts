@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
@@ -5,10 +6,13 @@ import {
   ReportBoundaryLogsRequestSchema,
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
+import { errnoCode } from "../errors.js";
 import type { SpoolStats } from "./metrics.js";
 
 /** File name of the spool's database inside the data dir. */
 export const SPOOL_DB_FILE = "boundary-spool.db";
+/** SQLite's codes for a file that is not (or no longer) a readable database. */
+const CORRUPT_CODES: ReadonlySet<string> = new Set(["SQLITE_NOTADB", "SQLITE_CORRUPT"]);
 
 /** A spooled batch: its position in the spool and the request as received. */
 export interface SpooledBatch {
@@ -28,6 +32,12 @@ interface Row {
 
 /**
  * A bounded, durable FIFO of boundary log batches in SQLite in the data dir.
+ *
+ * Why SQLite rather than append-only segment files: it is already what the
+ * embedded upstream stores into, it gives atomic multi-batch appends and
+ * removal from the head without compaction, and its crash recovery is
+ * thoroughly tested; segment files would need their own CRC framing, torn-tail
+ * scanning and segment rotation to reach the same guarantees.
  *
  * Durability: WAL journal with `synchronous = NORMAL`. A batch is in the WAL
  * file when `append` returns, so it survives the agent being killed (even
@@ -54,29 +64,58 @@ export class Spool {
     private readonly now: Clock = Date.now,
   ) {
     this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS batches (
-        id INTEGER PRIMARY KEY,
-        spooled_at INTEGER NOT NULL,
-        request BLOB NOT NULL
-      )`);
-    this.insertAt = this.db.prepare("INSERT INTO batches (id, spooled_at, request) VALUES (?, ?, ?)");
-    this.insertTail = this.db.prepare("INSERT INTO batches (spooled_at, request) VALUES (?, ?)");
-    this.selectHead = this.db.prepare("SELECT id, request FROM batches ORDER BY id LIMIT ?");
-    this.selectOldest = this.db.prepare("SELECT MIN(spooled_at) AS t FROM batches");
-    this.deleteOne = this.db.prepare("DELETE FROM batches WHERE id = ?");
-    const totals = this.db
-      .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(request)), 0) AS bytes FROM batches")
-      .get() as { n: number; bytes: number };
-    this.count = totals.n;
-    this.size = totals.bytes;
+    try {
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma("synchronous = NORMAL");
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS batches (
+          id INTEGER PRIMARY KEY,
+          spooled_at INTEGER NOT NULL,
+          request BLOB NOT NULL
+        )`);
+      this.insertAt = this.db.prepare("INSERT INTO batches (id, spooled_at, request) VALUES (?, ?, ?)");
+      this.insertTail = this.db.prepare("INSERT INTO batches (spooled_at, request) VALUES (?, ?)");
+      this.selectHead = this.db.prepare("SELECT id, request FROM batches ORDER BY id LIMIT ?");
+      this.selectOldest = this.db.prepare("SELECT MIN(spooled_at) AS t FROM batches");
+      this.deleteOne = this.db.prepare("DELETE FROM batches WHERE id = ?");
+      const totals = this.db
+        .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(request)), 0) AS bytes FROM batches")
+        .get() as { n: number; bytes: number };
+      this.count = totals.n;
+      this.size = totals.bytes;
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
   }
 
   /** Opens (creating if needed) the spool of a data dir. */
   static inDataDir(dataDir: string, maxBytes: number, now?: Clock): Spool {
     return new Spool(path.join(dataDir, SPOOL_DB_FILE), maxBytes, now);
+  }
+
+  /**
+   * Like inDataDir, but a spool file that is not a readable database is
+   * renamed aside (its path is handed to `movedAside`) and a fresh one opened,
+   * so one damaged file does not disable the spool for good.
+   */
+  static recoverInDataDir(
+    dataDir: string,
+    maxBytes: number,
+    now: Clock | undefined,
+    movedAside: (file: string, err: unknown) => void,
+  ): Spool {
+    try {
+      return Spool.inDataDir(dataDir, maxBytes, now);
+    } catch (err) {
+      if (!CORRUPT_CODES.has(errnoCode(err) ?? "")) throw err;
+      const file = path.join(dataDir, SPOOL_DB_FILE);
+      const aside = `${file}.corrupt-${Date.now()}`;
+      fs.renameSync(file, aside);
+      for (const suffix of ["-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+      movedAside(aside, err);
+      return Spool.inDataDir(dataDir, maxBytes, now);
+    }
   }
 
   /** Batches waiting. */

@@ -98,3 +98,17 @@ describe("boundary spool", () => {
     spool.close();
   });
 });
+
+describe("a damaged spool file", () => {
+  test("is moved aside and a fresh spool opened", () => {
+    const dir = scratch();
+    fs.writeFileSync(path.join(dir, "boundary-spool.db"), "this is not a database, just bytes ".repeat(200));
+    const moved: string[] = [];
+    const spool = Spool.recoverInDataDir(dir, 1 << 20, undefined, (file) => moved.push(file));
+    spool.append([req("fresh")]);
+    assert.deepEqual(ids(spool), ["fresh"]);
+    spool.close();
+    assert.equal(moved.length, 1);
+    assert.match(fs.readFileSync(moved[0]!, "utf8"), /^this is not a database/);
+  });
+});
