@@ -10,7 +10,7 @@ import { MAX_CONNECTIONS } from "../../src/boundary/socket-server.js";
 import { EmbeddedStore } from "../../src/coderd/embedded-store.js";
 import { startAgentd, tempDir, type RunningAgentd } from "../helpers/agentd.js";
 import { coderdPeer } from "../helpers/coderd-peer.js";
-import { closed, connect, hasPromtool, logsRequest, startProxy, waitUntil, write } from "./harness.js";
+import { closed, connect, hasPromtool, logsRequest, scrape, startProxy, waitUntil, write } from "./harness.js";
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -40,12 +40,6 @@ async function stream(client: AuditClient, n: number, stop = () => false, perTic
     client.audit({ allowed: false, method: "GET", url: `https://example.com/${i}` });
     if (i % perTick === perTick - 1) await new Promise((r) => setTimeout(r, pauseMs));
   }
-}
-
-async function scrape(agentd: RunningAgentd, name: string): Promise<number> {
-  const text = await (await fetch(`${agentd.url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(" ")[1]) : 0;
 }
 
 /** What the daemon's embedded upstream has stored so far. */
@@ -90,13 +84,13 @@ describe("upstream away during a steady stream", () => {
       const delivered = () => sequence(peer.store.boundaryLogBatches(), client.sessionId).length;
       await waitUntil(() => delivered() > 200, "the stream flowing");
       await peer.close();
-      await waitUntil(async () => (await scrape(agentd, "agentd_boundary_spool_batches")) > 0, "batches spooled");
+      await waitUntil(async () => (await scrape(agentd.url, "agentd_boundary_spool_batches")) > 0, "batches spooled");
       await peer.start();
       await sending;
       await client.close();
       await waitUntil(() => new Set(sequence(peer.store.boundaryLogBatches(), client.sessionId)).size >= total, "all logs", 60_000);
       assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), client.sessionId)), range(total));
-      await waitUntil(async () => (await scrape(agentd, "agentd_boundary_spool_batches")) === 0, "spool drained");
+      await waitUntil(async () => (await scrape(agentd.url, "agentd_boundary_spool_batches")) === 0, "spool drained");
     } finally {
       await agentd.stop();
     }
@@ -113,7 +107,7 @@ describe("upstream away during a steady stream", () => {
       await client.close();
       await waitUntil(() => new Set(sequence(peer.store.boundaryLogBatches(), client.sessionId)).size >= 500, "all logs");
       assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), client.sessionId)), range(500));
-      assert.equal(await scrape(agentd, "agent_boundary_log_proxy_batches_dropped_total"), 0);
+      assert.equal(await scrape(agentd.url, "agent_boundary_log_proxy_batches_dropped_total"), 0);
     } finally {
       await agentd.stop();
     }
@@ -134,9 +128,9 @@ describe("agentd killed with SIGKILL mid-stream", () => {
     try {
       await stream(spooled, 200);
       await spooled.close();
-      await waitUntil(async () => (await scrape(first, "agentd_boundary_spool_batches")) >= 20, "200 logs in the spool");
+      await waitUntil(async () => (await scrape(first.url, "agentd_boundary_spool_batches")) >= 20, "200 logs in the spool");
       streamDone = stream(streaming, 100_000, () => killed);
-      await waitUntil(async () => (await scrape(first, "agentd_boundary_spool_batches")) >= 40, "the stream spooling");
+      await waitUntil(async () => (await scrape(first.url, "agentd_boundary_spool_batches")) >= 40, "the stream spooling");
     } finally {
       assert.equal(await first.stop("SIGKILL"), null);
       killed = true;
@@ -151,7 +145,7 @@ describe("agentd killed with SIGKILL mid-stream", () => {
         60_000,
       );
       assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), spooled.sessionId)), range(200));
-      await waitUntil(async () => (await scrape(second, "agentd_boundary_spool_batches")) === 0, "spool drained", 60_000);
+      await waitUntil(async () => (await scrape(second.url, "agentd_boundary_spool_batches")) === 0, "spool drained", 60_000);
       const streamed = firstArrivals(sequence(peer.store.boundaryLogBatches(), streaming.sessionId));
       assert.ok(streamed.length > 0, "some of the interrupted stream was kept");
       assert.deepEqual(
@@ -198,13 +192,13 @@ describe("hostile clients against the daemon", () => {
       await waitUntil(() => refused >= total - MAX_CONNECTIONS, "connections past the cap closed");
       // A connect can also fail before the daemon sees it, when the listen backlog is full.
       assert.ok(
-        (await scrape(agentd, "agentd_boundary_connections_refused_total")) + failedConnects >= total - MAX_CONNECTIONS,
+        (await scrape(agentd.url, "agentd_boundary_connections_refused_total")) + failedConnects >= total - MAX_CONNECTIONS,
         "refusals counted",
       );
       assert.equal((await fetch(`${agentd.url}/healthz`)).status, 200);
       sockets.forEach((s) => s.destroy());
       half.destroy();
-      await waitUntil(async () => (await scrape(agentd, "agentd_boundary_connections")) <= 1, "connections closed");
+      await waitUntil(async () => (await scrape(agentd.url, "agentd_boundary_connections")) <= 1, "connections closed");
       await stream(good, 80);
       await good.close();
       const sent = 100 + (total / 500) * 20 + 80;

@@ -182,3 +182,10 @@ export function hasPromtool(): boolean {
     return false;
   }
 }
+
+/** One series of a daemon's `/metrics`, e.g. `name` or `name{reason="x"}`; 0 when absent. */
+export async function scrape(baseUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.split(" ")[1]) : 0;
+}
