@@ -123,37 +123,41 @@ export class ManagedProcess {
       cwd: spec.cwd,
       env: spec.env,
       detached: true,
-      stdio: ["ignore", "pipe", "ignore"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
     if (child.pid === undefined) {
       const failure = new Promise<Error>((resolve) => child.once("error", (err) => resolve(spawnError(err))));
       return { pid: -1, kill: () => {}, failure };
     }
-    const out = child.stdout!;
+    // stdout carries everything once the prefix ran; stderr only what the
+    // shell says before that (a syntax error in the command line).
+    const pipes = [child.stdout!, child.stderr!];
     let exitCode: number | undefined;
-    let pipeClosed = false;
+    let openPipes = pipes.length;
     let waitTimer: NodeJS.Timeout | undefined;
     const settle = () => {
-      if (exitCode === undefined || !pipeClosed) return;
+      if (exitCode === undefined || openPipes > 0) return;
       clearTimeout(waitTimer);
       this.finish(exitCode);
     };
-    out.on("data", (chunk: Buffer) => this.capture(chunk));
-    out.on("error", () => {});
-    out.on("close", () => {
-      pipeClosed = true;
-      settle();
-    });
+    for (const pipe of pipes) {
+      pipe.on("data", (chunk: Buffer) => this.capture(chunk));
+      pipe.on("error", () => {});
+      pipe.on("close", () => {
+        openPipes--;
+        settle();
+      });
+    }
     child.on("error", () => {});
     child.on("exit", (code) => {
       exitCode = code ?? -1;
       this.killedBySignal = code === null;
-      if (pipeClosed) return settle();
+      if (openPipes === 0) return settle();
       // Grandchildren may hold the pipe open; after the delay the output is
-      // cut off and, as in Go, the wait counts as failed.
+      // cut off and, as with Go's WaitDelay, a clean exit counts as failed.
       waitTimer = setTimeout(() => {
-        exitCode = -1;
-        out.destroy();
+        if (exitCode === 0) exitCode = -1;
+        for (const pipe of pipes) pipe.destroy();
       }, PIPE_WAIT_DELAY_MS);
       waitTimer.unref();
     });

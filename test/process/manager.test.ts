@@ -61,6 +61,24 @@ describe("process manager: spawning and output", () => {
     assert.equal((await m.output(id, NO_CHAT, { wait: true })).exitCode, -1);
   });
 
+  it("captures the shell's own syntax errors", async () => {
+    const r = await run(manager(), "echo hi; if then");
+    assert.match(r.output, /Syntax error/);
+    assert.doesNotMatch(r.output, /hi/);
+    assert.equal(r.exitCode, 2);
+  });
+
+  it("stops waiting for output 5 s after exit when a background child holds the pipe", async () => {
+    const m = manager();
+    const [clean, failed] = await Promise.all([
+      run(m, "sleep 60 & echo started"),
+      run(m, "sleep 60 & exit 3"),
+    ]);
+    assert.equal(clean.output, "started\n");
+    assert.equal(clean.exitCode, -1, "a clean exit whose pipe stayed open counts as a failed wait, as in Go");
+    assert.equal(failed.exitCode, 3);
+  });
+
   it("runs with stdin at end of file", async () => {
     assert.equal((await run(manager(), "cat; echo done")).output, "done\n");
   });
