@@ -49,7 +49,8 @@ export class GitWatcher {
   private readonly dirtyRoots = new Set<string>();
   private pathsDirty = true;
   private running = false;
-  private lastScanStart = -Infinity;
+  /** When the previous scan started (its `scanned_at`), in epoch nanoseconds. */
+  private lastScanStartNs: bigint | undefined;
 
   constructor(
     private readonly chatId: string | undefined,
@@ -103,8 +104,7 @@ export class GitWatcher {
           this.pending = false;
           continue;
         }
-        const wait = this.lastScanStart + SCAN_COOLDOWN_MS - performance.now();
-        if (wait > 0) await sleep(wait, undefined, { signal });
+        await this.cooldown(signal);
         if (this.pathsDirty) continue;
         this.pending = false;
         await this.scan();
@@ -114,6 +114,18 @@ export class GitWatcher {
       this.close();
     } finally {
       this.running = false;
+    }
+  }
+
+  /**
+   * Waits until SCAN_COOLDOWN_MS have passed since the previous scan started.
+   * Timers may fire early against the clock, so the remainder is rechecked.
+   */
+  private async cooldown(signal: AbortSignal): Promise<void> {
+    if (this.lastScanStartNs === undefined) return;
+    const due = this.lastScanStartNs + BigInt(SCAN_COOLDOWN_MS) * 1_000_000n;
+    for (let left = due - nowNs(); left > 0n; left = due - nowNs()) {
+      await sleep(Math.ceil(Number(left) / 1e6), undefined, { signal });
     }
   }
 
@@ -140,8 +152,8 @@ export class GitWatcher {
     this.scanAll = false;
     this.dirtyRoots.clear();
     if (roots.length === 0) return;
-    this.lastScanStart = performance.now();
-    const scannedAt = formatRfc3339Nano(nowNs());
+    this.lastScanStartNs = nowNs();
+    const scannedAt = formatRfc3339Nano(this.lastScanStartNs);
     const stopTimer = this.deps.metrics.scanDuration.startTimer();
     const outcomes = await Promise.all(roots.map((r) => this.deps.scanner.scan(r, signal)));
     stopTimer();
