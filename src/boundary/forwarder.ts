@@ -162,7 +162,7 @@ export class Forwarder {
   private async drainSpool(spool: Spool): Promise<boolean> {
     let progressed = false;
     for (const batch of spool.peek(SPOOL_READ_BATCH)) {
-      if (this.abort.signal.aborted) break;
+      if (this.abort.signal.aborted || this.draining) break;
       const outcome = await this.send(batch.request);
       if (outcome === "retry") break;
       spool.remove(batch);
