@@ -18,6 +18,12 @@ export const REAP_AFTER_MS = 5 * 60 * 1000;
 export const MAX_WAIT_MS = 5 * 60 * 1000;
 /** Most processes `list` returns (agentproc list cap). */
 export const LIST_LIMIT = 10;
+/**
+ * Exited processes kept at most (agentd's bound; Coder keeps them until a
+ * list reaps them). Past it the longest-tracked exited process is forgotten,
+ * so memory stays bounded even when nobody lists.
+ */
+export const MAX_EXITED_RETAINED = 1024;
 /** On close, how long a process group gets after SIGTERM before SIGKILL. */
 export const CLOSE_KILL_GRACE_MS = 1500;
 
@@ -81,6 +87,8 @@ export interface ProcessManagerOptions {
   homeDir?: () => string;
   /** Milliseconds since the epoch. */
   now?: () => number;
+  /** Exited processes kept at most; MAX_EXITED_RETAINED unless set. */
+  maxExitedRetained?: number;
 }
 
 interface ManagerEvents {
@@ -101,6 +109,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   private readonly now: () => number;
   private readonly homeDir: () => string;
   private runningCount = 0;
+  private exitedCount = 0;
   private closed = false;
 
   constructor(private readonly opts: ProcessManagerOptions) {
@@ -189,6 +198,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
       this.metrics.running.set(this.runningCount);
       this.metrics.exited.inc({ outcome });
       this.log.debug({ id: proc.id, exitCode: proc.exitCode, outcome }, "process exited");
+      this.exitedCount++;
+      if (this.exitedCount > (this.opts.maxExitedRetained ?? MAX_EXITED_RETAINED)) this.evictOldestExited();
       const { chatId, ancestorChatIds, requestedWorkdir } = proc.meta;
       this.emit("exit", { id: proc.id, chatId, ancestorChatIds, workdir: requestedWorkdir });
     },
@@ -237,11 +248,25 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
 
   private reap(): void {
     const now = this.now();
-    for (const [id, p] of this.procs) {
-      if (p.running || p.exitedAtMs === undefined || now - p.exitedAtMs <= REAP_AFTER_MS) continue;
-      this.procs.delete(id);
-      if (p.meta.clientToken && this.tokens.get(p.meta.clientToken) === p) this.tokens.delete(p.meta.clientToken);
+    for (const p of this.procs.values()) {
+      if (!p.running && p.exitedAtMs !== undefined && now - p.exitedAtMs > REAP_AFTER_MS) this.forget(p);
     }
+  }
+
+  /** Forgets the exited process started first (the map keeps start order). */
+  private evictOldestExited(): void {
+    for (const p of this.procs.values()) {
+      if (p.running) continue;
+      this.forget(p);
+      this.metrics.evicted.inc();
+      return;
+    }
+  }
+
+  private forget(p: ManagedProcess): void {
+    if (!this.procs.delete(p.id)) return;
+    if (!p.running) this.exitedCount--;
+    if (p.meta.clientToken && this.tokens.get(p.meta.clientToken) === p) this.tokens.delete(p.meta.clientToken);
   }
 
   /**

@@ -13,6 +13,7 @@ export class ProcessMetrics {
   private pendingOutputBytes = 0;
   readonly rejected: Counter<"reason">;
   readonly followDroppedBytes: Counter;
+  readonly evicted: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -48,6 +49,11 @@ export class ProcessMetrics {
     this.followDroppedBytes = new Counter({
       name: "agentd_process_follow_dropped_bytes_total",
       help: "Output bytes not delivered to a follower that fell behind.",
+      registers,
+    });
+    this.evicted = new Counter({
+      name: "agentd_process_evicted_total",
+      help: "Exited processes forgotten before the 5-minute reap because too many were kept.",
       registers,
     });
   }

@@ -162,6 +162,18 @@ describe("process manager: list, reaping and chat scope", () => {
     assert.throws(() => m.get(id, NO_CHAT), /not found/);
   });
 
+  it("forgets the oldest exited process past the retention bound, and its client token", async () => {
+    const registry = new Registry();
+    const m = manager({ maxExitedRetained: 3, registry });
+    const first = await run(m, "true", { clientToken: "old" });
+    for (let i = 0; i < 3; i++) await run(m, "true");
+    assert.throws(() => m.get(first.id, NO_CHAT), /not found/);
+    assert.equal(m.list(NO_CHAT).length, 3);
+    const again = await m.startProcess({ command: "true", clientToken: "old" }, NO_CHAT);
+    assert.notEqual(again.id, first.id);
+    assert.match(await registry.metrics(), /^agentd_process_evicted_total 1$/m);
+  });
+
   it("hides other chats' processes and lets any chat read chatless ones", async () => {
     const m = manager();
     const a = { chatId: CHAT_A, ancestorChatIds: [] };
