@@ -23,6 +23,7 @@ export interface AuditedRequest {
   timeMs?: number;
 }
 
+/** How an AuditClient is set up; all but the socket path have boundary's defaults. */
 export interface AuditClientOptions {
   socketPath: string;
   /** Defaults to a fresh UUID, as boundary generates one at start-up. */

@@ -33,6 +33,7 @@ export interface ForwarderTiming {
   forwardTimeoutMs?: number;
 }
 
+/** What a Forwarder is built from. */
 export interface ForwarderOptions extends ForwarderTiming {
   client: BoundaryLogsClient;
   metrics: BoundaryMetrics;

@@ -85,6 +85,7 @@ export interface ProxyHarness {
   close(): Promise<void>;
 }
 
+/** A logger that writes nothing, for parts under test. */
 export const silentLog = createLogger("silent");
 
 /** Starts a BoundaryProxy against a FakeUpstream; `spool: false` runs it without a spool. */
