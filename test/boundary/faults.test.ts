@@ -207,6 +207,11 @@ describe("hostile clients against the daemon", () => {
         "every log of the good client",
       );
       assert.deepEqual(sequence(embeddedBatches(agentd), good.sessionId), range(sent));
+      assert.equal(
+        embeddedBatches(agentd).filter((b) => b.sessionId !== good.sessionId).length,
+        0,
+        "the half frame was never forwarded",
+      );
       assert.equal((await fetch(`${agentd.url}/readyz`)).status, 200);
       const metrics = await (await fetch(`${agentd.url}/metrics`)).text();
       assert.match(metrics, /^agent_boundary_log_proxy_batches_forwarded_total \d+$/m);
