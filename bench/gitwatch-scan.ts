@@ -50,6 +50,8 @@ function buildRepo(): string {
   g("-c", "init.defaultBranch=main", "init", "-q");
   g("config", "user.name", "Bench");
   g("config", "user.email", "bench@example.com");
+  // A background auto-gc would still be writing objects when the directory is removed.
+  g("config", "gc.auto", "0");
   for (let i = 0; i < FILES; i++) {
     const dir = path.join(root, `d${Math.floor(i / FILES_PER_DIR)}`);
     if (i % FILES_PER_DIR === 0) fs.mkdirSync(dir);
@@ -99,5 +101,5 @@ try {
   console.log(`agentd scanner:              median ${a.toFixed(1)} ms over ${ROUNDS} scans`);
   console.log(`scan time ratio vs raw git pipeline: ${(a / b).toFixed(2)} (goal ≤ ${GOAL})`);
 } finally {
-  fs.rmSync(root, { recursive: true, force: true });
+  fs.rmSync(root, { recursive: true, force: true, maxRetries: 5 });
 }
