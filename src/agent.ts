@@ -1,13 +1,21 @@
 import type { Registry } from "prom-client";
-import { DisconnectedUpstream } from "./coderd/disconnected.js";
+import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
+import { AgentSocketPart } from "./agentsocket/agent-socket.js";
+import { BoundaryProxy } from "./boundary/proxy.js";
+import { CoderdUpstream } from "./coderd/coderd-upstream.js";
 import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
 import type { Config } from "./config.js";
 import { prepareDataDir } from "./datadir.js";
+import { GitWatch } from "./gitwatch/gitwatch.js";
 import { HttpServer } from "./http/server.js";
 import type { Logger } from "./log.js";
 import { createRegistry } from "./metrics.js";
 import type { Part } from "./part.js";
+import { ProcessService } from "../gen/agentd/process/v1/process_pb.js";
+import { ProcessManager } from "./process/manager.js";
+import { registerProcessRoutes } from "./process/routes.js";
+import { processService } from "./process/service.js";
 
 /** Total time `stop` may take before the CLI gives up waiting. */
 export const SHUTDOWN_TIMEOUT_MS = 5000;
@@ -22,6 +30,10 @@ export class Agent {
   readonly http: HttpServer;
   /** The link to coderd (or the embedded upstream); every part calls coderd through it. */
   readonly upstream: Upstream;
+  /** Git watch; its path store is fed by the parts that touch files. */
+  readonly gitwatch: GitWatch;
+  /** The process API's manager; emits `exit` (ProcessExitEvent) after each process ends. */
+  readonly processes: ProcessManager;
   private readonly parts: Part[] = [];
   private started: Part[] = [];
 
@@ -32,9 +44,51 @@ export class Agent {
     this.registry = createRegistry();
     this.http = new HttpServer(config.httpAddr, log.child({ component: "http" }), this.registry);
     this.upstream = config.coderUrl
-      ? new DisconnectedUpstream()
+      ? new CoderdUpstream({
+          url: config.coderUrl,
+          token: config.token ?? "",
+          log: log.child({ component: "coderd" }),
+          registry: this.registry,
+        })
       : new EmbeddedUpstream(config.dataDir, log.child({ component: "upstream" }));
+    if (config.coderUrl) this.http.addReadinessCheck("coderd", () => this.upstream.isConnected());
     this.parts.push(this.upstream);
+    const agentSocket = new AgentSocketPart(config.agentSocket, this.upstream, log.child({ component: "agentsocket" }));
+    this.parts.push(agentSocket);
+    this.http.connect((router) => router.service(AgentSocket, agentSocket.service));
+    this.http.addReadinessCheck("agent-socket", () => agentSocket.listening);
+    const boundary = new BoundaryProxy({
+      socketPath: config.boundarySocket,
+      dataDir: config.dataDir,
+      spoolMaxBytes: config.boundarySpoolBytes,
+      registry: this.registry,
+      log: log.child({ component: "boundary" }),
+      client: this.upstream.client,
+    });
+    this.parts.push(boundary);
+    this.http.addReadinessCheck("boundary", () => boundary.ready());
+    const processLog = log.child({ component: "process" });
+    this.processes = new ProcessManager({
+      log: processLog,
+      registry: this.registry,
+      workdir: config.workdir,
+      maxProcesses: config.maxProcesses,
+    });
+    registerProcessRoutes(this.http, this.processes, processLog);
+    this.http.connect((router) => router.service(ProcessService, processService(this.processes)));
+    this.gitwatch = new GitWatch({
+      dataDir: config.dataDir,
+      log: log.child({ component: "gitwatch" }),
+      registry: this.registry,
+      pollIntervalMs: config.gitWatchPollSeconds * 1000,
+      maxFsWatchedRepos: config.maxFsWatchedRepos,
+    });
+    this.gitwatch.register(this.http);
+    this.parts.push(this.gitwatch);
+    // Pushed after git watch so processes are killed (and their exits
+    // reported to git watch) before git watch stops.
+    this.parts.push(this.processes);
+    this.processes.on("exit", (e) => this.gitwatch.trackProcessExit(e));
   }
 
   async start(): Promise<void> {
@@ -55,6 +109,8 @@ export class Agent {
 
   /** Stops accepting requests first, then every part in reverse start order. */
   async stop(): Promise<void> {
+    // Open git watch WebSockets would hold the HTTP server open; end them first.
+    await this.gitwatch.closeConnections();
     await this.http.close();
     const parts = this.started.reverse();
     this.started = [];

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Option } from "commander";
@@ -17,6 +18,9 @@ export interface Config {
   workdir: string | undefined;
   logLevel: LevelWithSilent;
   maxProcesses: number;
+  boundarySpoolBytes: number;
+  gitWatchPollSeconds: number;
+  maxFsWatchedRepos: number;
 }
 
 export interface HostPort {
@@ -26,6 +30,15 @@ export interface HostPort {
 
 /** Default for `--http-addr`. */
 export const DEFAULT_HTTP_ADDR = "127.0.0.1:4141";
+
+/** Default for `--boundary-spool-bytes`: bytes of undelivered boundary logs kept on disk. */
+export const DEFAULT_BOUNDARY_SPOOL_BYTES = 64 * 1024 * 1024;
+
+/** Default for `--git-watch-poll-interval`: seconds between fallback git scans (agentgit's 30 s). */
+export const DEFAULT_GIT_WATCH_POLL_SECONDS = 30;
+
+/** Default for `--max-fs-watched-repos`: repositories watched for file-system events at once. */
+export const DEFAULT_MAX_FS_WATCHED_REPOS = 32;
 
 /** Default for `--max-processes`: running processes allowed at once. */
 export const DEFAULT_MAX_PROCESSES = 64;
@@ -110,6 +123,9 @@ export interface ServeOptions {
   workdir?: string;
   logLevel: string;
   maxProcesses: string;
+  boundarySpoolBytes: string;
+  gitWatchPollInterval: string;
+  maxFsWatchedRepos: string;
 }
 
 /** The `agentd serve` flags, each with its env var and default. */
@@ -137,7 +153,30 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--max-processes <n>", "running processes allowed at once; past it, start answers 429")
       .env("AGENTD_MAX_PROCESSES")
       .default(String(DEFAULT_MAX_PROCESSES)),
+    new Option("--boundary-spool-bytes <n>", "bytes of boundary logs kept on disk while coderd cannot take them")
+      .env("AGENTD_BOUNDARY_SPOOL_BYTES")
+      .default(String(DEFAULT_BOUNDARY_SPOOL_BYTES)),
+    new Option("--git-watch-poll-interval <seconds>", "seconds between fallback scans of watched git repositories")
+      .env("AGENTD_GIT_WATCH_POLL_INTERVAL")
+      .default(String(DEFAULT_GIT_WATCH_POLL_SECONDS)),
+    new Option("--max-fs-watched-repos <n>", "git repositories watched for file edits at once; the rest are polled")
+      .env("AGENTD_MAX_FS_WATCHED_REPOS")
+      .default(String(DEFAULT_MAX_FS_WATCHED_REPOS)),
   ];
+}
+
+/** The agent token held in `file`, trimmed; a clear UsageError when it cannot be read or is empty. */
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError("--token-file", `cannot read "${file}"${code ? ` (${code})` : ""}`);
+  }
+  const token = text.trim();
+  if (token === "") throw new UsageError("--token-file", `"${file}" is empty`);
+  return token;
 }
 
 /** Validates raw option values into a Config; throws UsageError naming the flag. */
@@ -152,10 +191,13 @@ export function resolveConfig(opts: ServeOptions): Config {
     agentSocket: nonEmpty(opts.agentSocket, "--agent-socket"),
     dataDir: path.resolve(nonEmpty(opts.dataDir, "--data-dir")),
     coderUrl,
-    token: opts.token || undefined,
+    token: opts.token || (opts.tokenFile ? readTokenFile(opts.tokenFile) : undefined),
     tokenFile: opts.tokenFile || undefined,
     workdir: opts.workdir ? path.resolve(opts.workdir) : undefined,
     logLevel: parseLevel(opts.logLevel, "--log-level"),
     maxProcesses: parsePositiveInt(opts.maxProcesses, "--max-processes"),
+    boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
+    gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),
+    maxFsWatchedRepos: parsePositiveInt(opts.maxFsWatchedRepos, "--max-fs-watched-repos"),
   };
 }

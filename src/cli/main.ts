@@ -1,6 +1,11 @@
 import { Command, CommanderError } from "commander";
 import { USAGE_EXIT_CODE, UsageError } from "../errors.js";
+import { appStatusCommand } from "./app-status.js";
+import { coderdPeerCommand } from "./coderd-peer.js";
+import { mcpCommand } from "./mcp.js";
 import { serveCommand } from "./serve.js";
+import { subagentCommand } from "./subagent.js";
+import { syncCommand } from "./sync.js";
 
 /** Builds the `agentd` program with every subcommand. */
 export function program(): Command {
@@ -9,6 +14,11 @@ export function program(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ outputError: (str, write) => write(str.split("\n")[0] + "\n") });
   root.addCommand(serveCommand());
+  root.addCommand(syncCommand());
+  root.addCommand(appStatusCommand());
+  root.addCommand(subagentCommand());
+  root.addCommand(mcpCommand());
+  root.addCommand(coderdPeerCommand());
   root.commands.forEach((c) => c.exitOverride());
   root.exitOverride();
   return root;

@@ -84,6 +84,11 @@ describe("agentd serve start-up errors", () => {
       ["--token", "CODER_AGENT_TOKEN"],
       ["--token-file", "CODER_AGENT_TOKEN_FILE"],
       ["--workdir", "AGENTD_WORKDIR"],
+      ["--log-level", "AGENTD_LOG_LEVEL"],
+      ["--max-processes", "AGENTD_MAX_PROCESSES"],
+      ["--boundary-spool-bytes", "AGENTD_BOUNDARY_SPOOL_BYTES"],
+      ["--git-watch-poll-interval", "AGENTD_GIT_WATCH_POLL_INTERVAL"],
+      ["--max-fs-watched-repos", "AGENTD_MAX_FS_WATCHED_REPOS"],
     ] as const) {
       assert.ok(stdout.includes(flag), `help lists ${flag}`);
       assert.ok(stdout.replace(/\s+/g, " ").includes(env), `help names ${env}`);

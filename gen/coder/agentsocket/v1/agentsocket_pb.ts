@@ -267,8 +267,9 @@ export const SyncListRequestSchema: GenMessage<SyncListRequest> = /*@__PURE__*/
   messageDesc(file_coder_agentsocket_v1_agentsocket, 13);
 
 /**
- * Fields 1 and 2 line up with the ScriptInfo{id, status} shape of an earlier
- * revision, so either reader decodes the unit name and status.
+ * One registered unit as SyncList reports it (Coder's UnitInfo{Unit, Status,
+ * IsReady}). Fields 1 and 2 also line up with the ScriptInfo{id, status} shape
+ * of an earlier revision, so either reader decodes the unit name and status.
  *
  * @generated from message coder.agentsocket.v1.UnitInfo
  */
