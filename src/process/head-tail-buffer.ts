@@ -62,9 +62,8 @@ export class HeadTailBuffer {
     this.ring = Buffer.allocUnsafe(tailSize);
   }
 
-  /** Accepts all of `p` and returns its length; an empty write changes nothing. */
-  write(p: Uint8Array): number {
-    const n = p.length;
+  /** Accepts the first `n` bytes of `p` (all of it by default) and returns `n`; an empty write changes nothing. */
+  write(p: Uint8Array, n = p.length): number {
     if (n === 0) return 0;
     this.total += n;
     let off = 0;
@@ -73,23 +72,23 @@ export class HeadTailBuffer {
       copyBytes(p, this.head, this.headLen, 0, off);
       this.headLen += off;
     }
-    if (off < n) this.writeTail(p, off);
+    if (off < n) this.writeTail(p, off, n);
     return n;
   }
 
-  private writeTail(p: Uint8Array, off: number): void {
+  private writeTail(p: Uint8Array, off: number, end: number): void {
     const size = this.tailSize;
     if (size === 0) return;
-    const rem = p.length - off;
+    const rem = end - off;
     if (rem >= size) {
-      copyBytes(p, this.ring, 0, p.length - size, p.length);
+      copyBytes(p, this.ring, 0, end - size, end);
       this.ringPos = 0;
       this.ringLen = size;
       return;
     }
     const first = Math.min(rem, size - this.ringPos);
     copyBytes(p, this.ring, this.ringPos, off, off + first);
-    if (rem > first) copyBytes(p, this.ring, 0, off + first, p.length);
+    if (rem > first) copyBytes(p, this.ring, 0, off + first, end);
     this.ringPos = (this.ringPos + rem) % size;
     this.ringLen = Math.min(size, this.ringLen + rem);
   }

@@ -1,8 +1,12 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import fs from "node:fs";
 import { createRequire } from "node:module";
+import net from "node:net";
+import type { Readable } from "node:stream";
 import type { IPty } from "node-pty";
 import { errnoCode } from "../errors.js";
+import type { FifoPool } from "./fifo-pool.js";
 import { FollowQueue } from "./follow-queue.js";
 import { HeadTailBuffer, type RenderedOutput } from "./head-tail-buffer.js";
 import type { ExitOutcome } from "./metrics.js";
@@ -13,10 +17,21 @@ export const PIPE_WAIT_DELAY_MS = 5000;
 export const PTY_COLS = 80;
 export const PTY_ROWS = 24;
 
+/** Bytes read from a process's output pipe at once (libuv's read size for streams). */
+export const READ_CHUNK_BYTES = 65536;
+
 /**
- * Makes the shell's stderr the same pipe as its stdout before the command
- * runs, so both streams land in one buffer in the order they were written
- * (Go hands the child one shared pipe for both).
+ * The one buffer every output pipe is read into. Reads are delivered one
+ * at a time on the event loop and copied out at once (into the head/tail
+ * buffer and follower queues), so sharing it is safe and capture allocates
+ * nothing per chunk.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+
+/**
+ * Without a FIFO: makes the shell's stderr the same pipe as its stdout
+ * before the command runs, so both streams land in one buffer in the order
+ * they were written.
  */
 const MERGE_STDERR_PREFIX = "exec 2>&1; ";
 
@@ -45,6 +60,8 @@ export interface SpawnSpec {
   cwd: string | undefined;
   env: Record<string, string>;
   pty: boolean;
+  /** Where the output pipe comes from; without one, two spawn pipes are merged. */
+  fifos: FifoPool | undefined;
 }
 
 /** What callers record alongside a process. */
@@ -112,12 +129,69 @@ export class ManagedProcess {
   ) {
     this.startedAtMs = now();
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
-    const started = spec.pty ? this.spawnPty(spec) : this.spawnPipe(spec);
+    const fifo = spec.pty ? undefined : spec.fifos?.acquire();
+    const started = spec.pty
+      ? this.spawnPty(spec)
+      : fifo
+        ? this.spawnFifo(spec, fifo, spec.fifos!)
+        : this.spawnPipe(spec);
     this.pid = started.pid;
     this.kill = started.kill;
     this.spawnFailure = started.failure;
   }
 
+  /**
+   * The child gets the write end of one FIFO as stdout and stderr, exactly
+   * as Go hands a child one pipe; agentd reads the other end into
+   * READ_BUFFER.
+   */
+  private spawnFifo(spec: SpawnSpec, fifo: string, pool: FifoPool): Spawned {
+    const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    let reusable = true;
+    // The Socket constructor takes `onread` as connect() does; the typings list it only there.
+    const opts: net.SocketConstructorOpts & { onread: net.OnReadOpts } = {
+      fd: readFd,
+      readable: true,
+      writable: false,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          this.capture(buf, n);
+          return true;
+        },
+      },
+    };
+    const out = new net.Socket(opts);
+    out.on("error", () => {});
+    out.once("close", () => pool.release(fifo, reusable));
+    let child: ChildProcess;
+    try {
+      child = spawn("sh", ["-c", spec.command], {
+        cwd: spec.cwd,
+        env: spec.env,
+        detached: true,
+        stdio: ["ignore", writeFd, writeFd],
+      });
+    } catch (err) {
+      out.destroy();
+      throw err;
+    } finally {
+      fs.closeSync(writeFd);
+    }
+    if (child.pid === undefined) {
+      out.destroy();
+      const failure = new Promise<Error>((resolve) => child.once("error", (err) => resolve(spawnError(err))));
+      return { pid: -1, kill: () => {}, failure };
+    }
+    this.collect(child, [out], () => (reusable = false));
+    return { pid: child.pid, kill: (s) => killGroup(child.pid!, s), failure: undefined };
+  }
+
+  /**
+   * Without a FIFO (no `mkfifo` here): child_process's own stdout and stderr
+   * pipes, with the shell merging stderr into stdout before the command runs.
+   */
   private spawnPipe(spec: SpawnSpec): Spawned {
     const child = spawn("sh", ["-c", MERGE_STDERR_PREFIX + spec.command], {
       cwd: spec.cwd,
@@ -132,6 +206,18 @@ export class ManagedProcess {
     // stdout carries everything once the prefix ran; stderr only what the
     // shell says before that (a syntax error in the command line).
     const pipes = [child.stdout!, child.stderr!];
+    for (const pipe of pipes) pipe.on("data", (chunk: Buffer) => this.capture(chunk, chunk.length));
+    this.collect(child, pipes, () => {});
+    return { pid: child.pid, kill: (s) => killGroup(child.pid!, s), failure: undefined };
+  }
+
+  /**
+   * Finishes the process once it exited and every output pipe closed. When
+   * grandchildren hold a pipe open past PIPE_WAIT_DELAY_MS after the exit,
+   * the pipes are cut off (`onCutOff`) and, as with Go's WaitDelay, a clean
+   * exit counts as failed.
+   */
+  private collect(child: ChildProcess, pipes: Readable[], onCutOff: () => void): void {
     let exitCode: number | undefined;
     let openPipes = pipes.length;
     let waitTimer: NodeJS.Timeout | undefined;
@@ -141,7 +227,6 @@ export class ManagedProcess {
       this.finish(exitCode);
     };
     for (const pipe of pipes) {
-      pipe.on("data", (chunk: Buffer) => this.capture(chunk));
       pipe.on("error", () => {});
       pipe.on("close", () => {
         openPipes--;
@@ -153,15 +238,13 @@ export class ManagedProcess {
       exitCode = code ?? -1;
       this.killedBySignal = code === null;
       if (openPipes === 0) return settle();
-      // Grandchildren may hold the pipe open; after the delay the output is
-      // cut off and, as with Go's WaitDelay, a clean exit counts as failed.
       waitTimer = setTimeout(() => {
         if (exitCode === 0) exitCode = -1;
+        onCutOff();
         for (const pipe of pipes) pipe.destroy();
       }, PIPE_WAIT_DELAY_MS);
       waitTimer.unref();
     });
-    return { pid: child.pid, kill: (s) => killGroup(child.pid!, s), failure: undefined };
   }
 
   private spawnPty(spec: SpawnSpec): Spawned {
@@ -174,7 +257,10 @@ export class ManagedProcess {
       env: spec.env,
       encoding: null,
     });
-    term.onData((data: string | Buffer) => this.capture(typeof data === "string" ? Buffer.from(data) : data));
+    term.onData((data: string | Buffer) => {
+      const chunk = typeof data === "string" ? Buffer.from(data) : data;
+      this.capture(chunk, chunk.length);
+    });
     term.onExit(({ exitCode, signal }) => {
       this.killedBySignal = Boolean(signal);
       this.finish(signal ? -1 : exitCode);
@@ -182,10 +268,14 @@ export class ManagedProcess {
     return { pid: term.pid, kill: (s) => killGroup(term.pid, s), failure: undefined };
   }
 
-  private capture(chunk: Buffer): void {
-    this.buffer.write(chunk);
-    this.hooks.onOutput(chunk.length);
-    if (this.followers.size > 0) for (const f of this.followers) f.push(chunk);
+  /** Takes the first `n` bytes of `chunk`, which the caller may reuse afterwards. */
+  private capture(chunk: Uint8Array, n: number): void {
+    this.buffer.write(chunk, n);
+    this.hooks.onOutput(n);
+    if (this.followers.size > 0) {
+      const data = chunk.subarray(0, n);
+      for (const f of this.followers) f.push(data);
+    }
   }
 
   private finish(exitCode: number): void {

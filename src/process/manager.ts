@@ -7,6 +7,7 @@ import type { ChatScope } from "../http/chat.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
 import { goQuote, notFound, ProcessError } from "./errors.js";
+import { FifoPool } from "./fifo-pool.js";
 import type { FollowQueue } from "./follow-queue.js";
 import type { RenderedOutput } from "./head-tail-buffer.js";
 import { ManagedProcess, type ProcessMeta } from "./managed-process.js";
@@ -89,6 +90,8 @@ export interface ProcessManagerOptions {
   now?: () => number;
   /** Exited processes kept at most; MAX_EXITED_RETAINED unless set. */
   maxExitedRetained?: number;
+  /** Where output pipes come from; a pool in the temp directory unless set. */
+  fifos?: FifoPool;
 }
 
 interface ManagerEvents {
@@ -105,6 +108,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   private readonly procs = new Map<string, ManagedProcess>();
   private readonly tokens = new Map<string, ManagedProcess>();
   private readonly metrics: ProcessMetrics;
+  private readonly fifos: FifoPool;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly homeDir: () => string;
@@ -116,6 +120,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     super();
     this.log = opts.log;
     this.metrics = new ProcessMetrics(opts.registry);
+    this.fifos = opts.fifos ?? new FifoPool(opts.log);
     this.now = opts.now ?? Date.now;
     this.homeDir = opts.homeDir ?? os.homedir;
   }
@@ -158,7 +163,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
       ancestorChatIds: scope.ancestorChatIds,
       clientToken: token,
     };
-    const spec = { command: req.command, cwd, env: this.env(req, scope), pty: meta.pty };
+    const spec = { command: req.command, cwd, env: this.env(req, scope), pty: meta.pty, fifos: this.fifos };
     const proc = new ManagedProcess(meta, spec, this.hooks, this.now);
     if (proc.spawnFailure) {
       const err = await proc.spawnFailure;
@@ -321,13 +326,17 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.procs.values()];
-    if (all.length === 0) return;
+    if (all.length === 0) {
+      this.fifos.close();
+      return;
+    }
     for (const p of all) p.signalGroup("SIGTERM");
     const allExited = Promise.all(all.map((p) => p.exited));
     const exitedInGrace = await waitFor(allExited, CLOSE_KILL_GRACE_MS);
     // Background children of exited shells may keep a group alive after its leader left.
     for (const p of all) p.signalGroup("SIGKILL");
     if (!exitedInGrace) await allExited;
+    this.fifos.close();
     this.log.info({ processes: all.length }, "process manager closed");
   }
 }

@@ -6,6 +6,7 @@ import { Registry } from "prom-client";
 import type { ChatScope } from "../../src/http/chat.js";
 import { createLogger } from "../../src/log.js";
 import { ProcessError } from "../../src/process/errors.js";
+import { FifoPool } from "../../src/process/fifo-pool.js";
 import { FOLLOW_QUEUE_MAX_BYTES } from "../../src/process/follow-queue.js";
 import {
   processInfo,
@@ -131,6 +132,36 @@ describe("process manager: spawning and output", () => {
       assert.equal(err.detail, `start process: chdir ${missing}: no such file or directory`);
       return true;
     });
+  });
+});
+
+describe("process manager: without FIFOs (no mkfifo)", () => {
+  const noFifos = () => manager({ fifos: new FifoPool(createLogger("silent"), 4, "/nonexistent/mkfifo") });
+
+  it("still captures both streams in order, syntax errors and exit codes", async () => {
+    const m = noFifos();
+    assert.equal((await run(m, "echo one; echo two >&2; echo three")).output, "one\ntwo\nthree\n");
+    const bad = await run(m, "if then");
+    assert.match(bad.output, /Syntax error/);
+    assert.equal(bad.exitCode, 2);
+    assert.equal((await run(m, "exit 42")).exitCode, 42);
+    const { id } = await m.startProcess({ command: "sleep 300" }, NO_CHAT);
+    m.signal(id, NO_CHAT, "kill");
+    assert.equal((await m.output(id, NO_CHAT, { wait: true })).exitCode, -1);
+  });
+});
+
+describe("process manager: output pipes", () => {
+  it("gives the child one pipe as stdout and stderr", async () => {
+    const r = await run(manager(), 'a=$(readlink /proc/$$/fd/1); b=$(readlink /proc/$$/fd/2); [ "$a" = "$b" ] && echo same');
+    assert.equal(r.output, "same\n");
+  });
+
+  it("reuses output pipes without mixing processes' output", async () => {
+    const m = manager();
+    const outputs = await Promise.all(Array.from({ length: 40 }, (_, i) => run(m, `echo job-${i}`)));
+    outputs.forEach((r, i) => assert.equal(r.output, `job-${i}\n`));
+    for (let i = 0; i < 40; i++) assert.equal((await run(m, `echo again-${i}`)).output, `again-${i}\n`);
   });
 });
 
