@@ -18,6 +18,7 @@ export const PROCESS_ERRORS = {
   signalFailed: { status: 500, code: Code.Internal },
 } as const;
 
+/** One of the failure kinds in PROCESS_ERRORS. */
 export type ProcessErrorKind = keyof typeof PROCESS_ERRORS;
 
 /**

@@ -13,8 +13,9 @@ import type { ExitOutcome } from "./metrics.js";
 
 /** After the shell exits, how long its output pipe may stay open (Go's exec.Cmd WaitDelay in agentproc). */
 export const PIPE_WAIT_DELAY_MS = 5000;
-/** Size of the pseudo-terminal a `pty` process gets. */
+/** Columns of the pseudo-terminal a `pty` process gets (the classic terminal size). */
 export const PTY_COLS = 80;
+/** Rows of the pseudo-terminal a `pty` process gets. */
 export const PTY_ROWS = 24;
 
 /** Bytes read from a process's output pipe at once (libuv's read size for streams). */

@@ -71,11 +71,13 @@ export interface OutputSnapshot extends RenderedOutput {
 
 /** The signals the API accepts and what they send to the process group. */
 export const SIGNALS = { kill: "SIGKILL", terminate: "SIGTERM" } as const satisfies Record<string, NodeJS.Signals>;
+/** A signal name the API accepts: `kill` or `terminate`. */
 export type SignalName = keyof typeof SIGNALS;
 
 /** Rewrites the environment a process starts with (Coder's updateEnv hook). */
 export type EnvHook = (env: Record<string, string>) => Record<string, string>;
 
+/** What a ProcessManager is built with. */
 export interface ProcessManagerOptions {
   log: Logger;
   registry: Registry;
@@ -125,8 +127,10 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     this.homeDir = opts.homeDir ?? os.homedir;
   }
 
+  /** Nothing to start: processes are spawned on request. */
   async start(): Promise<void> {}
 
+  /** Kills every process group and waits for them (see close). */
   async stop(): Promise<void> {
     await this.close();
   }
