@@ -89,6 +89,10 @@ export class Agent {
     // reported to git watch) before git watch stops.
     this.parts.push(this.processes);
     this.processes.on("exit", (e) => this.gitwatch.trackProcessExit(e));
+    // Open git watch WebSockets and blocked `?wait=true` output requests would
+    // hold the HTTP server open at shutdown: they end when it drains.
+    this.http.onDrain(() => this.gitwatch.closeConnections());
+    this.http.onDrain(() => this.processes.releaseWaiters());
   }
 
   async start(): Promise<void> {
@@ -109,8 +113,6 @@ export class Agent {
 
   /** Stops accepting requests first, then every part in reverse start order. */
   async stop(): Promise<void> {
-    // Open git watch WebSockets would hold the HTTP server open; end them first.
-    await this.gitwatch.closeConnections();
     await this.http.close();
     const parts = this.started.reverse();
     this.started = [];

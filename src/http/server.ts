@@ -37,6 +37,8 @@ export class HttpServer {
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private readonly connectRoutes: ((router: ConnectRouter) => void)[] = [];
   private readonly readiness = new Map<string, ReadinessCheck>();
+  private readonly drainHooks: (() => unknown)[] = [];
+  private readonly upgraded = new Set<Duplex>();
   private server: http.Server | undefined;
   private listening = false;
 
@@ -63,6 +65,14 @@ export class HttpServer {
   /** Registers Connect services (served with the Connect, gRPC and gRPC-Web protocols). */
   connect(register: (router: ConnectRouter) => void): void {
     this.connectRoutes.push(register);
+  }
+
+  /**
+   * Runs `hook` during `close`, once the listener has stopped accepting: the
+   * owner of long-lived requests (WebSockets, blocked waits) ends them there.
+   */
+  onDrain(hook: () => unknown): void {
+    this.drainHooks.push(hook);
   }
 
   /** Adds a condition `/readyz` requires. */
@@ -100,15 +110,23 @@ export class HttpServer {
     this.log.info({ addr: this.address() }, "http server listening");
   }
 
-  /** Stops accepting, lets in-flight requests finish briefly, then closes the rest. */
+  /**
+   * Stops accepting, lets the drain hooks end long-lived requests, lets
+   * in-flight requests finish briefly, then cuts off whatever is left,
+   * upgraded sockets included.
+   */
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.listening = false;
     this.server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled(this.drainHooks.map(async (hook) => hook()));
     server.closeIdleConnections();
-    const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      for (const socket of this.upgraded) socket.destroy();
+    }, CLOSE_GRACE_MS);
     timer.unref();
     await closed;
     clearTimeout(timer);
@@ -162,6 +180,8 @@ export class HttpServer {
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on("error", (err) => this.log.debug({ err }, "upgrade socket error"));
+    this.upgraded.add(socket);
+    socket.once("close", () => this.upgraded.delete(socket));
     const url = new URL(req.url ?? "/", "http://agentd");
     const handler = this.upgrades.get(url.pathname);
     if (!handler) {
