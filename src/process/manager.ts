@@ -117,6 +117,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   private runningCount = 0;
   private exitedCount = 0;
   private closed = false;
+  /** Aborted when agentd shuts down, so blocked `wait` readers answer at once. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly opts: ProcessManagerOptions) {
     super();
@@ -300,7 +302,11 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
    */
   async output(id: string, scope: ChatScope, opts: { wait?: boolean; signal?: AbortSignal } = {}): Promise<OutputSnapshot> {
     const p = this.get(id, scope);
-    if (opts.wait && p.running) await waitFor(p.exited, MAX_WAIT_MS, opts.signal);
+    if (opts.wait && p.running) {
+      const signal = opts.signal ? AbortSignal.any([opts.signal, this.stopping.signal]) : this.stopping.signal;
+      this.log.debug({ id }, "output waiting for exit");
+      await waitFor(p.exited, MAX_WAIT_MS, signal);
+    }
     const running = p.running;
     const exitCode = p.exitCode;
     return { ...p.output(), running, exitCode: running ? undefined : exitCode };
@@ -324,10 +330,20 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   }
 
   /**
+   * Ends every blocked `wait` now: each answers with the current snapshot,
+   * as a wait that timed out does. Called when shutdown begins, so open
+   * requests do not hold the HTTP server.
+   */
+  releaseWaiters(): void {
+    this.stopping.abort();
+  }
+
+  /**
    * Refuses new starts, sends SIGTERM to every process group it started,
    * SIGKILL after a grace period, and waits for every process to exit.
    */
   async close(): Promise<void> {
+    this.releaseWaiters();
     this.closed = true;
     const all = [...this.procs.values()];
     if (all.length === 0) {

@@ -261,7 +261,7 @@ describe("GET /{id}/output", () => {
     const id = await api.startOk("sleep 300");
     const ctl = new AbortController();
     const pending = api.output(id, true, ctl.signal);
-    await new Promise((r) => setTimeout(r, 200));
+    await agentd.waitForLog((l) => l.msg === "output waiting for exit" && l.id === id);
     ctl.abort();
     await assert.rejects(pending);
     const r = await api.output(id);
@@ -272,7 +272,10 @@ describe("GET /{id}/output", () => {
   it("wakes every concurrent waiter when the process is killed", async () => {
     const id = await api.startOk("sleep 300");
     const waiters = [api.output(id, true), api.output(id, true)];
-    await new Promise((r) => setTimeout(r, 200));
+    await waitUntil(
+      () => agentd.logs.filter((l) => l.msg === "output waiting for exit" && l.id === id).length === 2,
+      "both waiters to block",
+    );
     assert.equal((await api.signal(id, { signal: "kill" })).status, 200);
     for (const w of await Promise.all(waiters)) {
       assert.equal(w.status, 200);

@@ -74,6 +74,21 @@ describe("shutdown", () => {
     assert.equal(await agentd.stop("SIGTERM"), 0);
     await waitUntil(() => !alive(grandchild), "the grandchild to be killed");
   });
+
+  it("answers blocked wait=true requests with a snapshot instead of cutting them off", async () => {
+    const agentd = await startAgentd();
+    dirs.push(agentd.dir);
+    const api = new ProcessApi(agentd);
+    const id = await api.startOk("echo before-shutdown; sleep 300");
+    await waitUntil(async () => (await api.output(id)).json.output !== "", "the first output");
+    const pending = api.output(id, true);
+    await agentd.waitForLog((l) => l.msg === "output waiting for exit" && l.id === id);
+    const stopped = agentd.stop("SIGTERM");
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { output: "before-shutdown\n", running: true });
+    assert.equal(await stopped, 0);
+  });
 });
 
 describe("Connect ProcessService", () => {
