@@ -18,6 +18,8 @@ export interface FileSection {
   bytes: number;
   /** git printed `Binary files … differ` for it. */
   binary: boolean;
+  /** The abbreviated object id of the old side from the `index` line; undefined when there is none. */
+  oldBlob: string | undefined;
 }
 
 /**
@@ -123,6 +125,7 @@ export class DiffCollector {
       text: cur.keeping ? Buffer.concat(cur.lines).toString("utf8") : undefined,
       bytes: cur.bytes,
       binary: cur.binary,
+      oldBlob: sectionOldBlob(cur.header),
     });
   }
 }
@@ -177,6 +180,15 @@ function sectionPath(lines: string[]): string | undefined {
   if (!first) return undefined;
   const [a, b] = headerNames(first);
   return stripPrefix(unquote(b)) ?? stripPrefix(unquote(a));
+}
+
+/** The old side's object id from an `index <old>..<new>` line; undefined when absent or all zeros (a new file). */
+function sectionOldBlob(lines: string[]): string | undefined {
+  for (const line of lines) {
+    const m = /^index ([0-9a-f]+)\.\./.exec(line);
+    if (m) return /^0+$/.test(m[1]!) ? undefined : m[1];
+  }
+  return undefined;
 }
 
 function stripPrefix(name: string | undefined): string | undefined {

@@ -127,7 +127,7 @@ export class RepoScanner {
       repoRoot: root,
       branch: branchRes.code === 0 ? branchRes.stdout.toString("utf8").trim() : "",
       remoteOrigin: originRes.code === 0 ? (originRes.stdout.toString("utf8").split("\n")[0] ?? "") : "",
-      unifiedDiff: await this.render(root, sections),
+      unifiedDiff: await this.render(root, sections, signal),
     };
   }
 
@@ -175,13 +175,24 @@ export class RepoScanner {
     return collector.end();
   }
 
-  /** Applies the per-file and total limits and joins the sections. */
-  private async render(root: string, sections: FileSection[]): Promise<string> {
+  /**
+   * Applies the per-file and total limits and joins the sections. git marks
+   * a file over the read limit on either side as binary, so only binary
+   * sections can be too large; their stub gives the worktree size (0 once deleted).
+   */
+  private async render(root: string, sections: FileSection[], signal: AbortSignal | undefined): Promise<string> {
+    const binary = sections.filter((s) => s.binary);
+    const oldSizes = await this.blobSizes(
+      root,
+      binary.flatMap((s) => (s.oldBlob === undefined ? [] : [s.oldBlob])),
+      signal,
+    );
     const texts = await Promise.all(
       sections.map(async (s) => {
-        if (s.binary && s.path !== undefined) {
-          const size = await fileSize(path.join(root, s.path));
-          if (size > MAX_FILE_READ_BYTES) return stubSection(s, fileTooLargeMessage(size));
+        if (s.binary) {
+          const size = s.path === undefined ? 0 : await fileSize(path.join(root, s.path));
+          const oldSize = s.oldBlob === undefined ? 0 : (oldSizes.get(s.oldBlob) ?? 0);
+          if (Math.max(size, oldSize) > MAX_FILE_READ_BYTES) return stubSection(s, fileTooLargeMessage(size));
         }
         if (s.bytes > MAX_FILE_DIFF_BYTES) return stubSection(s, fileDiffTooLargeMessage(s.bytes));
         return s.text;
@@ -198,6 +209,27 @@ export class RepoScanner {
       return `Total diff too large to show. Size: ${humanizeIBytes(total)}. Showing branch and remote only.`;
     }
     return texts.join("");
+  }
+
+  /** Sizes of the objects named by (abbreviated) ids, in one `cat-file --batch-check`; unknown ids are left out. */
+  private async blobSizes(root: string, ids: string[], signal: AbortSignal | undefined): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    if (ids.length === 0) return sizes;
+    const res = await this.git.run(["cat-file", "--batch-check=%(objectsize)"], {
+      cwd: root,
+      signal,
+      input: ids.map((id) => `${id}\n`).join(""),
+    });
+    if (res.code !== 0) throw gitFailure("cat-file", res.code, res.stderr);
+    res.stdout
+      .toString("utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        const id = ids[i];
+        // A missing or ambiguous id is echoed back with that word instead of a size.
+        if (id !== undefined && /^\d+$/.test(line)) sizes.set(id, Number(line));
+      });
+    return sizes;
   }
 }
 

@@ -151,6 +151,23 @@ describe("repository scan", () => {
     assert.ok(diff.length < 1024);
   });
 
+  it("replaces a file over 2 MiB only in HEAD with a stub giving the worktree size", async () => {
+    const big = "x".repeat(3 * 1024 * 1024);
+    const root = initRepo(path.join(freshDir(), "r"), { "shrunk.txt": big, "dropped.txt": big });
+    write(root, "shrunk.txt", "small\n");
+    fs.rmSync(path.join(root, "dropped.txt"));
+    const diff = ok(await scanner.scan(root)).unifiedDiff;
+    assert.doesNotMatch(diff, /Binary files/);
+    assert.match(
+      diff,
+      /^diff --git a\/dropped\.txt b\/dropped\.txt\ndeleted file mode 100644\nindex [0-9a-f]+\.\.0+\n--- a\/dropped\.txt\n\+\+\+ \/dev\/null\n@@ -0,0 \+1 @@\n\+File too large to diff\. Current size: 0 B\n/,
+    );
+    assert.match(
+      diff,
+      /\ndiff --git a\/shrunk\.txt b\/shrunk\.txt\nindex [0-9a-f]+\.\.[0-9a-f]+ 100644\n--- a\/shrunk\.txt\n\+\+\+ b\/shrunk\.txt\n@@ -0,0 \+1 @@\n\+File too large to diff\. Current size: 6 B\n$/,
+    );
+  });
+
   it("replaces a file diff over 256 KiB with a size stub", async () => {
     const root = initRepo(path.join(freshDir(), "r"));
     const line = "y".repeat(99) + "\n";
