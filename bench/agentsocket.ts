@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createClient } from "@connectrpc/connect";
+import { Registry } from "prom-client";
 import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { AgentSocketPart } from "../src/agentsocket/agent-socket.js";
 import { agentSocketClient } from "../src/agentsocket/client.js";
@@ -28,7 +29,7 @@ async function time(label: string, call: () => Promise<unknown>): Promise<number
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentsocket-bench-"));
-const part = new AgentSocketPart(path.join(dir, "agent.sock"), new DisconnectedUpstream(), createLogger("silent"));
+const part = new AgentSocketPart(path.join(dir, "agent.sock"), new DisconnectedUpstream(), createLogger("silent"), new Registry());
 await part.start();
 try {
   for (let i = 1; i < CHAIN; i++) part.graph.want(`u${i}`, `u${i - 1}`);

@@ -1,4 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
+import type { Registry } from "prom-client";
 import { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import type { Upstream } from "../coderd/upstream.js";
@@ -21,12 +22,12 @@ export class AgentSocketPart implements Part {
   readonly service: ServiceImpl<typeof AgentSocket>;
   private readonly server: AgentSocketServer;
 
-  constructor(socketPath: string, upstream: Upstream, log: Logger) {
+  constructor(socketPath: string, upstream: Upstream, log: Logger, registry: Registry) {
     this.service = agentSocketService(this.graph, upstream, log);
     const drpc = new DrpcServer({ log });
     drpc.register(AgentSocket, this.service);
     drpc.register(AgentService, subAgentProxy(upstream));
-    this.server = new AgentSocketServer(socketPath, drpc, log);
+    this.server = new AgentSocketServer(socketPath, drpc, log, registry);
   }
 
   /** True while the unix socket accepts connections (for `/readyz`). */

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import { Counter, type Registry } from "prom-client";
 import type { DrpcServer } from "../drpc/server.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -13,6 +14,9 @@ export const SOCKET_DIR_MODE = 0o700;
 export const SOCKET_FILE_MODE = 0o600;
 /** Connections served at once; further ones are closed on arrival (each CLI call holds one only briefly). */
 export const MAX_SOCKET_CONNECTIONS = 256;
+
+/** Counts connections closed on arrival because MAX_SOCKET_CONNECTIONS were already open. */
+export const CONNECTIONS_REFUSED_METRIC = "agentd_agentsocket_connections_refused_total";
 
 /** The flag the socket path comes from, named in every usage error. */
 const FLAG = "--agent-socket";
@@ -41,12 +45,20 @@ function answers(socketPath: string): Promise<boolean> {
 export class AgentSocketServer {
   private server: net.Server | undefined;
   private readonly conns = new Set<net.Socket>();
+  private readonly refused: Counter;
 
   constructor(
     readonly socketPath: string,
     private readonly drpc: DrpcServer,
     private readonly log: Logger,
-  ) {}
+    registry: Registry,
+  ) {
+    this.refused = new Counter({
+      name: CONNECTIONS_REFUSED_METRIC,
+      help: `Agent socket connections closed on arrival because ${MAX_SOCKET_CONNECTIONS} were already open.`,
+      registers: [registry],
+    });
+  }
 
   /** True while the socket accepts connections. */
   get listening(): boolean {
@@ -63,7 +75,10 @@ export class AgentSocketServer {
     await this.clearPath();
     const server = net.createServer((conn) => this.accept(conn));
     server.maxConnections = MAX_SOCKET_CONNECTIONS;
-    server.on("drop", () => this.log.warn({ limit: MAX_SOCKET_CONNECTIONS }, "agent socket connection refused: too many open"));
+    server.on("drop", () => {
+      this.refused.inc();
+      this.log.warn({ limit: MAX_SOCKET_CONNECTIONS }, "agent socket connection refused: too many open");
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(this.socketPath, () => {

@@ -1,6 +1,7 @@
 import net from "node:net";
 import path from "node:path";
 import { createClient, type ServiceImpl } from "@connectrpc/connect";
+import { Registry } from "prom-client";
 import { Agent as AgentService, type UpdateAppStatusRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import { AgentSocketPart } from "../../src/agentsocket/agent-socket.js";
 import { createInProcessTransport } from "../../src/coderd/in-process-transport.js";
@@ -40,13 +41,14 @@ export class RecordingUpstream implements Upstream {
   async stop(): Promise<void> {}
 }
 
-/** An AgentSocketPart listening in a fresh temporary directory. */
+/** An AgentSocketPart listening in a fresh temporary directory, with its own metrics registry. */
 export async function startSocketPart(upstream: Upstream = new RecordingUpstream()) {
   const dir = tempDir("agentsocket-");
   const socketPath = path.join(dir, "run", "agent.sock");
-  const part = new AgentSocketPart(socketPath, upstream, createLogger("silent"));
+  const registry = new Registry();
+  const part = new AgentSocketPart(socketPath, upstream, createLogger("silent"), registry);
   await part.start();
-  return { part, socketPath, dir };
+  return { part, socketPath, dir, registry };
 }
 
 /**
