@@ -62,8 +62,10 @@ describe("helpers", () => {
 
   it("prints sizes as Go's humanize.IBytes", () => {
     assert.deepEqual(
-      [0, 9, 10, 1023, 1024, 1536, 5 * 1024 * 1024, 12 * 1024 * 1024, 10 * 1024 - 1].map(humanizeIBytes),
-      ["0 B", "9 B", "10 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "12 MiB", "10 KiB"],
+      [0, 9, 10, 300, 1023, 1024, 1536, 5 * 1024 * 1024, 12 * 1024 * 1024, 10 * 1024 - 1, 3 * 1024 * 1024 + 1].map(
+        humanizeIBytes,
+      ),
+      ["0 B", "9 B", "10 B", "300 B", "1023 B", "1.0 KiB", "1.5 KiB", "5.0 MiB", "12 MiB", "10 KiB", "3.0 MiB"],
     );
   });
 });

@@ -24,7 +24,12 @@ function ok(outcome: ScanOutcome): RepoState {
   return (outcome as { state: RepoState }).state;
 }
 
-/** What Coder's pipeline prints: `git diff HEAD`, then one `diff --no-index` per untracked file. */
+/**
+ * What Coder's pipeline prints: `git diff HEAD`, then one `diff --no-index` per
+ * untracked file (listed with `-z`, so every name survives), under the
+ * repository's own diff configuration. `core.quotePath` is off, as in the
+ * scanner: non-ASCII names stay readable instead of becoming octal escapes.
+ */
 function rawPipeline(root: string): string {
   const opts = { cwd: root, encoding: "utf8" as const, maxBuffer: 64 << 20 };
   let out = execFileSync("git", ["-c", "core.quotePath=false", "diff", "--no-ext-diff", "--no-textconv", "HEAD"], opts);
@@ -140,6 +145,54 @@ describe("repository scan", () => {
     assert.match(state.unifiedDiff, /b\/ünïcode\.txt/);
     assert.match(state.unifiedDiff, /"b\/tab\\there\.txt"/);
     assert.match(state.unifiedDiff, /\+star\*\.txt/);
+  });
+
+  it("matches the raw pipeline for mode changes, symlinks, CRLF, missing final newlines, empty and nested untracked files", async () => {
+    const root = initRepo(path.join(freshDir(), "r"), {
+      "mode.sh": "echo\n",
+      "crlf.txt": "a\r\nb\r\n",
+      "nonl.txt": "old",
+      "target.txt": "t\n",
+    });
+    fs.symlinkSync("target.txt", path.join(root, "link"));
+    git(root, "add", "link");
+    git(root, "commit", "-q", "-m", "link");
+    fs.chmodSync(path.join(root, "mode.sh"), 0o755);
+    write(root, "crlf.txt", "a\r\nc\r\n");
+    write(root, "nonl.txt", "new");
+    fs.rmSync(path.join(root, "link"));
+    fs.symlinkSync("mode.sh", path.join(root, "link"));
+    write(root, "empty.txt", "");
+    write(root, "d1/d2/deep.txt", "deep\n");
+    fs.symlinkSync("target.txt", path.join(root, "ulink"));
+    write(root, "new\nline.txt", "nl");
+    const diff = ok(await scanner.scan(root)).unifiedDiff;
+    assert.equal(diff, rawPipeline(root));
+    for (const needle of [
+      "old mode 100644\nnew mode 100755\n",
+      "-b\r\n+c\r\n",
+      "+new\n\\ No newline at end of file\n",
+      " 120000\n--- a/link\n+++ b/link\n@@ -1 +1 @@\n-target.txt\n\\ No newline at end of file\n+mode.sh\n",
+      "diff --git a/empty.txt b/empty.txt\nnew file mode 100644\nindex 0000000..e69de29\n",
+      "+++ b/d1/d2/deep.txt\n",
+      "new file mode 120000\n",
+      '+++ "b/new\\nline.txt"\n',
+    ]) {
+      assert.ok(diff.includes(needle), JSON.stringify(needle));
+    }
+  });
+
+  it("follows the repository's diff.renames setting, as Coder's plain `git diff HEAD` does", async () => {
+    const root = initRepo(path.join(freshDir(), "r"), { "before.txt": "same content\n".repeat(20) });
+    git(root, "mv", "before.txt", "after.txt");
+    const renamed = ok(await scanner.scan(root)).unifiedDiff;
+    assert.equal(renamed, rawPipeline(root));
+    assert.match(renamed, /^rename from before\.txt\nrename to after\.txt$/m);
+    git(root, "config", "diff.renames", "false");
+    const split = ok(await scanner.scan(root)).unifiedDiff;
+    assert.equal(split, rawPipeline(root));
+    assert.match(split, /^deleted file mode 100644$/m);
+    assert.match(split, /^new file mode 100644$/m);
   });
 
   it("replaces a file over 2 MiB with a size stub", async () => {
