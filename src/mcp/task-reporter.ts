@@ -19,12 +19,15 @@ export type ReportOutcome = { ok: true; sent: boolean } | { ok: false; error: st
 
 /**
  * Sends task reports as UpdateAppStatus{slug, state, message=summary,
- * uri=link} through the agent socket, dropping a report identical to the
- * last one sent. Failures are returned, never thrown.
+ * uri=link} through the agent socket, with `coder exp mcp server`'s rules
+ * for consecutive reports: an empty summary keeps the last one sent (and
+ * its link too when the link is also empty), and a report identical to the
+ * last one sent is dropped. Failures are returned, never thrown, and are
+ * not remembered, so the same report sent again is tried again.
  */
 export class TaskReporter {
   private readonly client: AgentSocketClient;
-  private last: string | undefined;
+  private last: TaskReport | undefined;
 
   constructor(
     private readonly socketPath: string,
@@ -43,12 +46,12 @@ export class TaskReporter {
     }
     const tooLong = messageTooLong(r.summary);
     if (tooLong) return { ok: false, error: `summary ${tooLong}` };
-    const req = { slug: this.slug, state: appStatusState(r.state), message: r.summary, uri: r.link };
-    const key = JSON.stringify(req);
-    if (key === this.last) {
+    const next = this.withPrevious(r);
+    if (this.last && next.state === this.last.state && next.summary === this.last.summary && next.link === this.last.link) {
       this.log.debug({ state: r.state }, "identical task report dropped");
       return { ok: true, sent: false };
     }
+    const req = { slug: this.slug, state: appStatusState(next.state), message: next.summary, uri: next.link };
     try {
       await this.client.updateAppStatus(req, { timeoutMs: REPORT_TIMEOUT_MS });
     } catch (err) {
@@ -58,8 +61,14 @@ export class TaskReporter {
       }
       return { ok: false, error: err instanceof ConnectError ? err.rawMessage : errorText(err) };
     }
-    this.last = key;
+    this.last = next;
     this.log.info({ state: r.state, slug: this.slug }, "task reported");
     return { ok: true, sent: true };
+  }
+
+  /** `r` with an empty summary (and then an empty link) taken from the last report sent. */
+  private withPrevious(r: TaskReport): TaskReport {
+    if (r.summary !== "" || !this.last) return r;
+    return { state: r.state, summary: this.last.summary, link: r.link === "" ? this.last.link : r.link };
   }
 }
