@@ -131,18 +131,25 @@ function messageType(data: RawData): string | undefined {
   return typeof type === "string" ? type : undefined;
 }
 
-/** Pings every `pingIntervalMs` and cuts a connection that misses a pong; returns the stop. */
+/**
+ * Pings every `pingIntervalMs` and cuts a connection whose pong has not come
+ * `pongTimeoutMs` after the ping; returns the stop. While a ping is
+ * unanswered no other is sent, so a late pong can never cancel a newer ping's timer.
+ */
 function startKeepAlive(ws: WebSocket, { pingIntervalMs, pongTimeoutMs }: KeepAlive): () => void {
   let pongTimer: NodeJS.Timeout | undefined;
   const interval = setInterval(() => {
     // ping throws once a close has begun.
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN || pongTimer) return;
     ws.ping();
     pongTimer = setTimeout(() => ws.terminate(), pongTimeoutMs);
     pongTimer.unref();
   }, pingIntervalMs);
   interval.unref();
-  ws.on("pong", () => clearTimeout(pongTimer));
+  ws.on("pong", () => {
+    clearTimeout(pongTimer);
+    pongTimer = undefined;
+  });
   return () => {
     clearInterval(interval);
     clearTimeout(pongTimer);

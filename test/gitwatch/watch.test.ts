@@ -361,6 +361,26 @@ describe("git watch keep-alive", () => {
   });
 });
 
+describe("git watch keep-alive with a slow peer", () => {
+  it("keeps a peer whose pongs arrive after the next ping interval but within the pong timeout", async () => {
+    const server = await startWatchServer({ keepAlive: { pingIntervalMs: 100, pongTimeoutMs: 1_000 } });
+    try {
+      const slow = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`, { autoPong: false });
+      let pings = 0;
+      slow.ws.on("ping", (data) => {
+        pings++;
+        setTimeout(() => slow.ws.pong(data), 150);
+      });
+      await new Promise((r) => setTimeout(r, 2_500));
+      assert.ok(pings >= 2, `pinged ${pings} times`);
+      assert.equal(slow.ws.readyState, slow.ws.OPEN);
+      slow.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("git watch without git installed", () => {
   it("accepts connections and stays silent", async () => {
     const server = await startWatchServer({ gitBinary: "git-not-installed-here" });
