@@ -1,4 +1,4 @@
-import { EventEmitter } from "node:events";
+import { EventEmitter, setMaxListeners } from "node:events";
 import fs from "node:fs";
 import os from "node:os";
 import type { Registry } from "prom-client";
@@ -127,6 +127,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     this.fifos = opts.fifos ?? new FifoPool(opts.log);
     this.now = opts.now ?? Date.now;
     this.homeDir = opts.homeDir ?? os.homedir;
+    // Every blocked wait listens on it; their number is bounded by requests, not by a constant.
+    setMaxListeners(0, this.stopping.signal);
   }
 
   /** Nothing to start: processes are spawned on request. */
