@@ -132,20 +132,23 @@ describe("git watch WebSocket", () => {
   });
 
   it("emits removed once for a deleted repository, then forgets it", async () => {
-    const root = initRepo(path.join(freshDir(), "del"));
+    const base = freshDir();
+    const root = initRepo(path.join(base, "del"));
+    const stay = initRepo(path.join(base, "stay"));
     const chat = randomUUID();
-    server.gitwatch.pathStore.addPaths([chat], [root]);
+    server.gitwatch.pathStore.addPaths([chat], [root, stay]);
     const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-    await client.next(isChanges);
+    await client.next((m) => repoIn(m, root) !== undefined && repoIn(m, stay) !== undefined);
     fs.rmSync(root, { recursive: true, force: true });
     client.send({ type: "refresh" });
     const msg = await client.next((m) => repoIn(m, root)?.removed === true);
-    assert.deepEqual(repoIn(msg, root), { repo_root: root, branch: "", removed: true });
+    assert.deepEqual(msg.repositories, [{ repo_root: root, branch: "", removed: true }]);
+    // The next scan covers only the repository that is left: a heartbeat, nothing about the removed one.
     const seen = client.messages.length;
     client.send({ type: "refresh" });
-    client.send({ type: "unknown-after-refresh" });
-    await client.next((m) => m.type === "error", { from: seen });
-    assert.equal(client.messages.slice(seen).filter((m) => m.repositories?.length).length, 0);
+    const next = await client.next(isChanges, { from: seen });
+    assert.equal(next.repositories, undefined);
+    assert.equal(client.messages.filter((m) => repoIn(m, root) !== undefined).length, 2);
     client.close();
   });
 
