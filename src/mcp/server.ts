@@ -6,8 +6,8 @@ import type { TaskReporter } from "./task-reporter.js";
 
 /** The tool name Coder's MCP server exposes for task reporting (codersdk/toolsdk). */
 export const REPORT_TASK_TOOL = "coder_report_task";
-/** What the tool answers on success, as Coder's does. */
-export const REPORT_THANKS = "Thanks for reporting!";
+/** What the tool answers on success: Coder's codersdk.Response JSON, with the newline Go's json.Encoder ends it with. */
+export const REPORT_THANKS_TEXT = JSON.stringify({ message: "Thanks for reporting!" }) + "\n";
 
 const REPORT_TASK_DESCRIPTION = `Report progress on your work.
 
@@ -54,7 +54,7 @@ export function createMcpServer(reporter: TaskReporter, version: string): McpSer
     async (args) => {
       const outcome = await reporter.report(args);
       if (!outcome.ok) return { isError: true, content: [{ type: "text", text: outcome.error }] };
-      return { content: [{ type: "text", text: JSON.stringify({ message: REPORT_THANKS }) }] };
+      return { content: [{ type: "text", text: REPORT_THANKS_TEXT }] };
     },
   );
   return server;

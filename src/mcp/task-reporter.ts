@@ -1,11 +1,15 @@
 import { ConnectError } from "@connectrpc/connect";
 import { agentSocketClient, isDialError, type AgentSocketClient } from "../agentsocket/client.js";
 import { appStatusState, messageTooLong, type AppStatusStateName } from "../cli/app-status.js";
+import { MAX_APP_STATUS_MESSAGE_BYTES } from "../coderd/embedded.js";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 
 /** A report call gives up after this long so the model is never left waiting on a wedged socket. */
 export const REPORT_TIMEOUT_MS = 30_000;
+
+/** The tool error for a summary over coderd's limit, as Coder's toolsdk words it (it counts bytes). */
+export const SUMMARY_TOO_LONG = `summary must be less than ${MAX_APP_STATUS_MESSAGE_BYTES} characters`;
 
 /** What `coder_report_task` receives. */
 export interface TaskReport {
@@ -44,8 +48,7 @@ export class TaskReporter {
         error: "task reporting not available: no app status slug is configured (set --app-status-slug or CODER_MCP_APP_STATUS_SLUG)",
       };
     }
-    const tooLong = messageTooLong(r.summary);
-    if (tooLong) return { ok: false, error: `summary ${tooLong}` };
+    if (messageTooLong(r.summary)) return { ok: false, error: SUMMARY_TOO_LONG };
     const next = this.withPrevious(r);
     if (this.last && next.state === this.last.state && next.summary === this.last.summary && next.link === this.last.link) {
       this.log.debug({ state: r.state }, "identical task report dropped");

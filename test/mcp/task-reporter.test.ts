@@ -37,6 +37,15 @@ describe("TaskReporter: Coder's rules for consecutive reports", () => {
     ]);
   });
 
+  test("a summary is limited to 160 UTF-8 bytes, with Coder's error text", async () => {
+    assert.deepEqual(await reporter.report({ state: "working", summary: "é".repeat(81), link: "" }), {
+      ok: false,
+      error: "summary must be less than 160 characters",
+    });
+    assert.deepEqual(await reporter.report({ state: "working", summary: "é".repeat(80), link: "" }), { ok: true, sent: true });
+    assert.equal(sent().at(-1)?.message, "é".repeat(80));
+  });
+
   test("a report that failed is not remembered, so sending it again is not dropped", async () => {
     const r = { state: "failure", summary: "Tests fail", link: "" } as const;
     upstream.connected = false;
