@@ -140,6 +140,7 @@ describe("request bodies are decoded as Go's json.Decoder does", () => {
   it("answers 413 for a body over 1 MiB", async () => {
     const r = await api.start({ command: "true", pad: "x".repeat(1 << 20) });
     assert.equal(r.status, 413);
+    assert.deepEqual(r.json, { message: "Request body must be at most 1048576 bytes." });
   });
 
   it("answers unknown paths with chi's plain 404 and wrong methods with 405", async () => {

@@ -116,6 +116,18 @@ describe("Connect ProcessService", () => {
     assert.equal((await rpc.list({ chatId: CHAT_B })).processes.length, 0);
   });
 
+  it("reads the chat scope from Coder-Chat-Id when the request has no chat_id", async () => {
+    const { rpc, api } = await client();
+    const { id } = await rpc.start({ command: "printf %s \"$CODER_CHAT_ID\"" }, { headers: { "Coder-Chat-Id": CHAT_B } });
+    const out = await rpc.output({ id, wait: true }, { headers: { "Coder-Chat-Id": CHAT_B } });
+    assert.equal(out.output, CHAT_B);
+    assert.deepEqual(
+      (await api.asChat(CHAT_B).list()).json.processes.map((p) => p.id),
+      [id],
+    );
+    assert.equal((await api.asChat(CHAT_A).output(id)).status, 404);
+  });
+
   it("follows live output and ends with the exit code", async () => {
     const { rpc } = await client();
     const { id } = await rpc.start({ command: "echo one; sleep 0.3; echo two; exit 9" });
