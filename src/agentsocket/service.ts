@@ -25,6 +25,11 @@ function unitCall<T>(fn: () => T): T {
   }
 }
 
+/** Fails with Coder's "agent not connected to coderd" while there is no coderd connection to forward to. */
+export function requireConnected(upstream: Upstream): void {
+  if (!upstream.isConnected()) throw new ConnectError(NOT_CONNECTED_MESSAGE, Code.Unavailable);
+}
+
 /**
  * Coder's AgentSocket service: sync units on `graph`, app status forwarded
  * unchanged to coderd through `upstream`.
@@ -66,7 +71,7 @@ export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Lo
     },
 
     async updateAppStatus(req, ctx) {
-      if (!upstream.isConnected()) throw new ConnectError(NOT_CONNECTED_MESSAGE, Code.Unavailable);
+      requireConnected(upstream);
       return upstream.client.updateAppStatus(req, { signal: ctx.signal });
     },
   };

@@ -1,11 +1,7 @@
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
-import { NOT_CONNECTED_MESSAGE } from "../coderd/disconnected.js";
 import type { Upstream } from "../coderd/upstream.js";
-
-function requireConnected(upstream: Upstream): void {
-  if (!upstream.isConnected()) throw new ConnectError(NOT_CONNECTED_MESSAGE, Code.Unavailable);
-}
+import { requireConnected } from "./service.js";
 
 /**
  * The sub-agent calls of Coder's Agent API, relayed to coderd so local
