@@ -32,6 +32,8 @@ export const BACKOFF_MAX_MS = 30_000;
 export const STABLE_CONNECTION_MS = 10_000;
 /** Time allowed for the TCP connect and WebSocket handshake. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long calls in flight may go on over a session coderd told to go away before it is closed. */
+const GO_AWAY_DRAIN_MS = 30_000;
 /** How long stop waits for coderd to answer the WebSocket close. */
 const CLOSE_GRACE_MS = 1000;
 /** Most of an error response body read for coderd's message. */
@@ -126,8 +128,9 @@ export class CoderdUpstream implements Upstream {
     this.client = createClient(AgentService, createDrpcTransport({ dial: async () => this.openStream() }));
   }
 
+  /** True while calls can be made: a session is up and coderd has not told it to go away. */
   isConnected(): boolean {
-    return this.session !== undefined && !this.session.closed;
+    return this.session?.acceptsStreams ?? false;
   }
 
   /** Starts connecting in the background; the agent runs whether or not coderd is up. */
@@ -165,7 +168,7 @@ export class CoderdUpstream implements Upstream {
   private openStream() {
     const session = this.session;
     try {
-      if (session && !session.closed) return session.open();
+      if (session?.acceptsStreams) return session.open();
     } catch {
       // Shut down or told to go away: as good as not connected.
     }
@@ -219,6 +222,12 @@ export class CoderdUpstream implements Upstream {
     this.connected.set(1);
     this.connects.inc();
     this.log.info({ url: this.rpcUrl.toString(), version: AGENT_API_VERSION, role: AGENT_ROLE }, "connected to coderd");
+    session.on("goAway", () => {
+      // New calls cannot use this session; let those in flight finish, then reconnect.
+      this.log.info({ url: this.rpcUrl.toString() }, "coderd said go away; reconnecting once calls in flight finish");
+      this.connected.set(0);
+      session.closeWhenIdle(GO_AWAY_DRAIN_MS);
+    });
     session.on("close", (err) => {
       if (this.session === session) this.session = undefined;
       this.connected.set(0);

@@ -18,7 +18,6 @@ import { AGENT_RPC_PATH, CURRENT_MAJOR, CURRENT_MINOR, SESSION_TOKEN_HEADER } fr
 import { websocketStream, WS_MAX_PAYLOAD } from "./websocket-stream.js";
 import { YamuxSession } from "./yamux/session.js";
 
-
 type Handler = (request: unknown, context: unknown) => unknown;
 
 /** One WebSocket connection the peer accepted. */
@@ -199,6 +198,14 @@ export class CoderdPeer extends EventEmitter<Events> {
   thaw(): void {
     this.frozen = false;
     for (const socket of this.sockets.values()) socket.resume();
+  }
+
+  /**
+   * Says yamux Go Away (normal) on every connection and keeps them open, as
+   * a server about to shut down does: no new streams will be accepted.
+   */
+  goAway(): void {
+    for (const conn of this.connections) conn.session.goAway();
   }
 
   /** Calls of `method` received so far. */

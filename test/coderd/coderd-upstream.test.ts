@@ -181,6 +181,24 @@ describe("CoderdUpstream against the coderd peer", () => {
     }
   });
 
+  test("a Go Away from coderd makes it reconnect instead of failing every call on the old session", async () => {
+    const peer = await coderdPeer();
+    const upstream = upstreamFor(peer.url);
+    await upstream.start();
+    try {
+      await waitFor(() => upstream.isConnected());
+      const [first] = [...peer.connections];
+      peer.goAway();
+      await waitFor(() => !peer.connections.has(first!), 20_000, "the old session to end");
+      await waitFor(() => upstream.isConnected() && peer.connections.size === 1, 20_000, "a new connection");
+      await upstream.client.updateAppStatus({ slug: "x", message: "after go away" });
+      assert.equal(peer.store.appStatuses().at(-1)?.message, "after go away");
+      assert.equal(peer.requests.length, 2);
+    } finally {
+      await upstream.stop();
+    }
+  });
+
   test("a wrong token is a 401 that is retried with backoff, never connected", async () => {
     const peer = await coderdPeer();
     const registry = new Registry();

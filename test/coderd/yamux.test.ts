@@ -156,6 +156,22 @@ describe("yamux framing matches hashicorp/yamux", () => {
     });
   });
 
+  test("after the peer's Go Away, closeWhenIdle ends the session once its last stream is done", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    const toldGoAway = once(session, "goAway");
+    raw.write(hex("00 03 0000 00000000 00000000"));
+    await toldGoAway;
+    assert.equal(session.acceptsStreams, false);
+    session.closeWhenIdle(60_000);
+    stream.end();
+    assert.equal(session.closed, false, "a half-closed stream keeps the session");
+    const closed = once(session, "close");
+    raw.write(hex("00 01 0004 00000001 00000000"));
+    await closed;
+  });
+
   test("a bad version closes the session with a protocol-error Go Away", async () => {
     const [a, raw] = await pair();
     const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });

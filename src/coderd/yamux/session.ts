@@ -45,6 +45,8 @@ interface Ping {
 interface Events {
   /** The session ended; `err` says why when it was not a normal close. */
   close: [Error | undefined];
+  /** The peer said Go Away (normal): it accepts no new streams; those open may finish. */
+  goAway: [];
 }
 
 /**
@@ -60,6 +62,11 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private nextId: number;
   private nextPing = 0;
   private remoteGoAway = false;
+  /** closeWhenIdle was called: the last stream to go closes the session. */
+  private closeOnIdle = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** We said Go Away: streams the peer opens from now on are reset (as Go's incomingStream does). */
+  private localGoAway = false;
   private shutdown = false;
   private corked = false;
   /** Writers waiting for the transport to drain. */
@@ -87,6 +94,11 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   /** True once the session has ended. */
   get closed(): boolean {
     return this.shutdown;
+  }
+
+  /** True while new streams can be opened: not ended, and the peer has not said Go Away. */
+  get acceptsStreams(): boolean {
+    return !this.shutdown && !this.remoteGoAway;
   }
 
   /** Streams currently open. */
@@ -119,6 +131,24 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
       this.pings.set(id, { resolve, reject, sent: Date.now(), timer });
       this.sendFrame({ type: FrameType.Ping, flags: Flag.SYN, streamId: 0, length: id });
     });
+  }
+
+  /**
+   * Closes the session once its last stream has finished, or after
+   * `maxWaitMs` whatever is still open (for a session the peer told to go away).
+   */
+  closeWhenIdle(maxWaitMs: number): void {
+    if (this.shutdown) return;
+    this.closeOnIdle = true;
+    if (this.streams.size === 0) return this.close();
+    this.idleTimer = setTimeout(() => this.close(), maxWaitMs);
+    this.idleTimer.unref();
+  }
+
+  /** Tells the peer to open no more streams (Go Away, normal), keeping the session and its streams open. */
+  goAway(): void {
+    this.localGoAway = true;
+    this.sendFrame({ type: FrameType.GoAway, flags: 0, streamId: 0, length: GoAwayCode.Normal });
   }
 
   /** Sends Go Away (normal, or protocol error when `err` is one), ends the transport and every stream. */
@@ -155,6 +185,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
 
   forget(id: number): void {
     this.streams.delete(id);
+    if (this.closeOnIdle && this.streams.size === 0) this.close();
   }
 
   openTimedOut(id: number): void {
@@ -165,6 +196,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (this.shutdown) return;
     try {
       for (const ev of this.reader.push(chunk)) {
+        // A frame earlier in this chunk may have ended the session.
+        if (this.shutdown) return;
         if ("header" in ev) this.onHeader(ev.header);
         else this.onPayload(ev.streamId, ev.data, ev.last);
       }
@@ -180,8 +213,14 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
         else this.onPong(h.length);
         return;
       case FrameType.GoAway:
-        this.remoteGoAway = true;
-        if (h.length !== GoAwayCode.Normal) this.terminate(new Error(`yamux: remote go away with code ${h.length}`));
+        if (h.length !== GoAwayCode.Normal) {
+          this.terminate(new Error(`yamux: remote go away with code ${h.length}`));
+          return;
+        }
+        if (!this.remoteGoAway) {
+          this.remoteGoAway = true;
+          this.emit("goAway");
+        }
         return;
       case FrameType.WindowUpdate: {
         const stream = this.streamFor(h);
@@ -217,7 +256,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (!(h.flags & Flag.SYN)) return this.streams.get(h.streamId);
     if (this.streams.has(h.streamId)) throw new YamuxProtocolError(`duplicate stream ${h.streamId}`);
     const onStream = this.opts.onStream;
-    if (!onStream || this.streams.size >= MAX_INBOUND_STREAMS) {
+    if (!onStream || this.localGoAway || this.streams.size >= MAX_INBOUND_STREAMS) {
       this.sendFrame({ type: FrameType.WindowUpdate, flags: Flag.RST, streamId: h.streamId, length: 0 });
       return undefined;
     }
@@ -246,6 +285,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (this.shutdown) return;
     this.shutdown = true;
     clearInterval(this.keepAlive);
+    clearTimeout(this.idleTimer);
     const streamErr = err ?? new Error("yamux: session shutdown");
     for (const ping of this.pings.values()) {
       clearTimeout(ping.timer);
