@@ -94,13 +94,14 @@ export class UnitGraph {
 
   /**
    * SyncWant: `unit` waits for `dependsOn` to complete. The dependent is
-   * registered; the dependency may stay unregistered until it starts. An
-   * edge that would close a cycle (including a self-dependency) is refused.
+   * registered first, even when the edge is then refused; the dependency may
+   * stay unregistered until it starts. An edge that would close a cycle
+   * (including a self-dependency) is refused.
    */
   want(unit: string, dependsOn: string): void {
     requireName(unit);
-    requireName(dependsOn);
     this.register(unit);
+    requireName(dependsOn);
     const deps = this.dependencies.get(unit) ?? new Set<string>();
     if (deps.has(dependsOn)) return;
     if (unit === dependsOn || this.reaches(dependsOn, unit)) throw new UnitError("cycle");

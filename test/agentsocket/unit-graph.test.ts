@@ -110,6 +110,14 @@ describe("unit graph semantics", () => {
     }
   });
 
+  test("SyncWant registers the dependent before it checks the dependency, as Coder's service does", () => {
+    const g = new UnitGraph();
+    assert.throws(() => g.want("a", ""), { message: "unit name is required" });
+    assert.equal(g.status("a"), "pending");
+    assert.throws(() => g.want("b", "b"), { message: "cycle detected" });
+    assert.equal(g.status("b"), "pending");
+  });
+
   test("SyncComplete needs a registered unit; SyncReady on an unregistered unit is true", () => {
     const g = new UnitGraph();
     assert.throws(() => g.complete("x"), { message: "unit not found" });
