@@ -65,6 +65,11 @@ export class AgentSocketServer {
     return this.server?.listening ?? false;
   }
 
+  /**
+   * Creates the parent directory (0700) if needed, refuses a path a live
+   * server answers on, removes a stale file, listens and makes the socket 0600.
+   * Every failure is a UsageError naming --agent-socket.
+   */
   async listen(): Promise<void> {
     const dir = path.dirname(this.socketPath);
     try {
@@ -94,6 +99,7 @@ export class AgentSocketServer {
     this.log.info({ path: this.socketPath }, "agent socket listening");
   }
 
+  /** Stops accepting, drops open connections and removes the socket file. */
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;

@@ -41,6 +41,7 @@ export class TaskReporter {
     this.client = agentSocketClient(socketPath);
   }
 
+  /** Sends one report unless it repeats the last one sent; never throws. */
   async report(r: TaskReport): Promise<ReportOutcome> {
     if (!this.slug) {
       return {
