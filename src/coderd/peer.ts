@@ -5,11 +5,11 @@ import type { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { Duplex } from "node:stream";
-import { toJson, type DescMethod, type Message } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { WebSocketServer, type WebSocket } from "ws";
 import { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
-import { DrpcServer } from "../drpc/server.js";
+import { DrpcServer, REQUEST_BYTES_KEY } from "../drpc/server.js";
 import { goJson } from "../http/json.js";
 import type { Logger } from "../log.js";
 import { embeddedAgentService } from "./embedded.js";
@@ -18,7 +18,7 @@ import { AGENT_RPC_PATH, CURRENT_MAJOR, CURRENT_MINOR, SESSION_TOKEN_HEADER } fr
 import { websocketStream, WS_MAX_PAYLOAD } from "./websocket-stream.js";
 import { YamuxSession } from "./yamux/session.js";
 
-type Handler = (request: unknown, context: unknown) => unknown;
+type Handler = (request: unknown, context: HandlerContext) => unknown;
 
 /** One WebSocket connection the peer accepted. */
 export interface PeerConnection {
@@ -33,6 +33,8 @@ export interface PeerCall {
   /** The proto method name, e.g. `UpdateAppStatus`. */
   method: string;
   request: Message;
+  /** The request's protobuf bytes exactly as they arrived. */
+  bytes: Uint8Array;
   role: string | undefined;
 }
 
@@ -222,7 +224,7 @@ export class CoderdPeer extends EventEmitter<Events> {
       const handler = base[method.localName];
       if (!handler) continue;
       impl[method.localName] = (request, context) => {
-        this.record(method, request as Message, role);
+        this.record({ method: method.name, request: request as Message, bytes: context.values.get(REQUEST_BYTES_KEY), role }, method.input);
         const fault = this.faults.get(method.name);
         if (fault && fault.remaining > 0) {
           fault.remaining--;
@@ -234,11 +236,10 @@ export class CoderdPeer extends EventEmitter<Events> {
     return impl as Partial<ServiceImpl<typeof AgentService>>;
   }
 
-  private record(method: DescMethod, request: Message, role: string | undefined): void {
-    const call: PeerCall = { method: method.name, request, role };
+  private record(call: PeerCall, input: DescMessage): void {
     this.calls.push(call);
     this.opts.log?.info(
-      { method: method.name, role, request: toJson(method.input, request as never) },
+      { method: call.method, role: call.role, request: toJson(input, call.request as never) },
       "rpc received",
     );
     this.emit("call", call);

@@ -1,11 +1,24 @@
 import type { Duplex } from "node:stream";
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  createContextKey,
+  createContextValues,
+  createHandlerContext,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import type { Logger } from "../log.js";
 import { encodeError, encodePacket, Kind, PacketReader, ProtocolError, type Packet } from "./wire.js";
 
 /** dRPC's code for an RPC the generated server does not implement (drpcerr.Unimplemented). */
 export const UNIMPLEMENTED_CODE = 12;
+
+/**
+ * The request exactly as it arrived on the wire, in every handler's
+ * `context.values`, for a handler that must see or relay the raw bytes.
+ */
+export const REQUEST_BYTES_KEY = createContextKey<Uint8Array>(new Uint8Array(0), { description: "dRPC request bytes" });
 
 type Handler = (request: unknown, context: ReturnType<typeof createHandlerContext>) => unknown;
 
@@ -139,6 +152,7 @@ export class DrpcServer {
         requestMethod: "POST",
         url: name,
         requestSignal: signal,
+        contextValues: createContextValues().set(REQUEST_BYTES_KEY, data),
       });
       const result = handler(request, context);
       if (method.methodKind === "server_streaming") {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
@@ -53,6 +54,37 @@ describe("agentd serve --coder-url against the coderd peer", () => {
       assert.equal(status?.state, UpdateAppStatusRequest_AppStatusState.COMPLETE);
       assert.equal(status?.message, "done");
       assert.equal(status?.uri, "");
+    } finally {
+      await agentd.stop();
+    }
+  });
+
+  test("an UpdateAppStatus sent as raw dRPC to the agent socket arrives at coderd byte-identical", async () => {
+    const peer = await coderdPeer();
+    const agentd = await startAgentd({ args: ["--coder-url", peer.url, "--token", "t"] });
+    try {
+      await waitReady(agentd, true);
+      const name = Buffer.from("/coder.agentsocket.v1.AgentSocket/UpdateAppStatus");
+      // spec §5: {slug:"x", state:IDLE, message:"m"}; Invoke(s1,m1), Message(s1,m2), CloseSend(s1,m3).
+      const request = Buffer.from("0a01781001" + "1a016d", "hex");
+      const sock = net.connect(agentd.agentSocket);
+      sock.on("error", () => undefined);
+      const reply: Buffer[] = [];
+      sock.on("data", (c: Buffer) => reply.push(c));
+      sock.write(
+        Buffer.concat([
+          Buffer.from([0x03, 0x01, 0x01, name.length]),
+          name,
+          Buffer.from([0x05, 0x01, 0x02, request.length]),
+          request,
+          Buffer.from("0d010300", "hex"),
+        ]),
+      );
+      await waitFor(() => Buffer.concat(reply).length >= 8, 20_000, "the agent socket's reply");
+      sock.destroy();
+      assert.deepEqual(Buffer.concat(reply), Buffer.from("05010100" + "0d010200", "hex"));
+      const [call] = peer.callsOf("UpdateAppStatus");
+      assert.deepEqual(Buffer.from(call!.bytes), request);
     } finally {
       await agentd.stop();
     }

@@ -60,6 +60,8 @@ describe("CoderdUpstream against the coderd peer", () => {
       assert.equal(request?.role, "agentd");
       assert.equal(request?.version, "2.9");
       assert.equal(peer.callsOf("UpdateAppStatus")[0]?.role, "agentd");
+      // spec §5: {slug:"x", state:IDLE, message:"m"} is 0a 01 78 10 01 1a 01 6d on the wire.
+      assert.deepEqual(Buffer.from(peer.callsOf("UpdateAppStatus")[0]!.bytes), Buffer.from("0a01781001" + "1a016d", "hex"));
     } finally {
       await upstream.stop();
     }
