@@ -124,6 +124,35 @@ describe("yamux framing matches hashicorp/yamux", () => {
     assert.equal((first as Buffer).toString(), "hi");
   });
 
+  test("a reader grants window back once it has taken half of it, in one flagless window update", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const stream = quiet(session.open());
+    let taken = 0;
+    stream.on("data", (c: Buffer) => (taken += c.length));
+    const half = INITIAL_WINDOW / 2;
+    const data = (n: number) => {
+      const h = Buffer.alloc(12);
+      h.writeUInt32BE(1, 4);
+      h.writeUInt32BE(n, 8);
+      return Buffer.concat([h, Buffer.alloc(n, 0x61)]);
+    };
+    const sent = readBytes(raw, 24);
+    raw.write(Buffer.concat([hex("00 01 0002 00000001 00000000"), data(half - 1)]));
+    await until(() => taken === half - 1);
+    raw.write(data(1));
+    // The SYN, then 131072 bytes granted back at once: nothing was sent for the first 131071.
+    assert.deepEqual(await sent, hex("00 01 0001 00000001 00000000" + "00 01 0000 00000001 00020000"));
+  });
+
+  test("frames for a stream it does not know are dropped without ending the session, as Go's yamux does", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    raw.write(hex("00 01 0000 00000063 00001000" + "00 00 0000 00000063 00000003 616263" + "00 02 0001 00000000 00000007"));
+    assert.deepEqual(await readBytes(raw, 12), hex("00 02 0002 00000000 00000007"));
+    assert.equal(session.closed, false);
+  });
+
   test("a ping SYN is answered with a ping ACK echoing its opaque value", async () => {
     const [a, raw] = await pair();
     new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
