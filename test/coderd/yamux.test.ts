@@ -233,6 +233,20 @@ describe("yamux framing matches hashicorp/yamux", () => {
     assert.match((err as Error).message, /stream 1 was not acknowledged/);
   });
 
+  test("a stream whose peer never answers our FIN is reset and forgotten after the close timeout", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamCloseTimeoutMs: 100 });
+    const stream = quiet(session.open());
+    const sent = readBytes(raw, 36);
+    stream.end();
+    assert.deepEqual(
+      await sent,
+      hex("00 01 0001 00000001 00000000" + "00 01 0004 00000001 00000000" + "00 01 0008 00000001 00000000"),
+    );
+    await until(() => session.streamCount === 0);
+    assert.equal(session.closed, false);
+  });
+
   test("an unanswered keepalive ping closes the session", async () => {
     const [a] = await pair();
     const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 20, keepAliveTimeoutMs: 100 });

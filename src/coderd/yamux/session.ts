@@ -18,6 +18,8 @@ export const KEEPALIVE_INTERVAL_MS = 30_000;
 export const KEEPALIVE_TIMEOUT_MS = 10_000;
 /** hashicorp/yamux DefaultConfig StreamOpenTimeout: a stream we open must be ACKed within this, else the session closes. */
 export const STREAM_OPEN_TIMEOUT_MS = 75_000;
+/** hashicorp/yamux DefaultConfig StreamCloseTimeout: how long a half-closed stream waits for the peer's FIN before a RST. */
+export const STREAM_CLOSE_TIMEOUT_MS = 5 * 60_000;
 /** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
 export const MAX_INBOUND_STREAMS = 1024;
 
@@ -33,6 +35,8 @@ export interface YamuxSessionOptions {
   keepAliveTimeoutMs?: number;
   /** How long a stream we open may wait for the peer's ACK before the session is closed; 0 = forever. */
   streamOpenTimeoutMs?: number;
+  /** How long a stream may wait for the peer's FIN after ours before it is reset; 0 = forever. */
+  streamCloseTimeoutMs?: number;
 }
 
 interface Ping {
@@ -59,6 +63,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private readonly reader = new FrameReader(INITIAL_WINDOW);
   private readonly pings = new Map<number, Ping>();
   private readonly keepAlive: NodeJS.Timeout | undefined;
+  readonly streamCloseTimeoutMs: number;
   private nextId: number;
   private nextPing = 0;
   private remoteGoAway = false;
@@ -80,6 +85,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   ) {
     super();
     this.nextId = opts.client ? 1 : 2;
+    this.streamCloseTimeoutMs = opts.streamCloseTimeoutMs ?? STREAM_CLOSE_TIMEOUT_MS;
     conn.on("data", (chunk: Buffer) => this.onData(chunk));
     conn.on("error", (err) => this.terminate(err));
     conn.on("end", () => this.terminate(new Error("yamux: connection ended")));

@@ -14,6 +14,8 @@ export interface StreamLink {
   forget(id: number): void;
   /** The peer never acknowledged a stream we opened. */
   openTimedOut(id: number): void;
+  /** How long a stream may wait for the peer's FIN after ours before it is reset; 0 = forever. */
+  readonly streamCloseTimeoutMs: number;
 }
 
 /**
@@ -31,6 +33,8 @@ export class YamuxStream extends Duplex {
   private wasReset = false;
   private blockedWrite: (() => void) | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
+  /** Runs from our FIN until the peer's; if it fires the stream is reset (Go's StreamCloseTimeout). */
+  private closeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly link: StreamLink,
@@ -86,6 +90,7 @@ export class YamuxStream extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.blockedWrite = undefined;
     clearTimeout(this.ackTimer);
+    if (err) clearTimeout(this.closeTimer);
     if (!this.wasReset && !(this.localClosed && this.remoteClosed)) {
       if (err) {
         this.wasReset = true;
@@ -121,6 +126,7 @@ export class YamuxStream extends Duplex {
   /** ACK, FIN and RST from the peer (SYN is the session's business); an ACK ends the wait for one. */
   applyFlags(flags: number): void {
     if (flags & (Flag.ACK | Flag.RST)) clearTimeout(this.ackTimer);
+    if (flags & (Flag.FIN | Flag.RST)) clearTimeout(this.closeTimer);
     if (flags & Flag.RST) {
       this.wasReset = true;
       this.remoteClosed = true;
@@ -137,6 +143,7 @@ export class YamuxStream extends Duplex {
 
   /** The session is gone: end whatever is still open, with `err` when it did not close normally. */
   abort(err: Error | undefined): void {
+    clearTimeout(this.closeTimer);
     this.wasReset = true;
     this.blockedWrite?.();
     this.destroy(err);
@@ -148,6 +155,19 @@ export class YamuxStream extends Duplex {
     const flags = this.takeFlags() | Flag.FIN;
     this.link.sendFrame({ type: FrameType.WindowUpdate, flags, streamId: this.id, length: 0 });
     if (this.remoteClosed) this.link.forget(this.id);
+    else if (this.link.streamCloseTimeoutMs > 0) {
+      this.closeTimer = setTimeout(() => this.closeTimedOut(), this.link.streamCloseTimeoutMs);
+      this.closeTimer.unref();
+    }
+  }
+
+  /** The peer never sent its FIN: forget the stream and reset it so the peer lets go too. */
+  private closeTimedOut(): void {
+    if (this.remoteClosed || this.wasReset) return;
+    this.wasReset = true;
+    this.link.forget(this.id);
+    this.link.sendFrame({ type: FrameType.WindowUpdate, flags: Flag.RST, streamId: this.id, length: 0 });
+    this.destroy();
   }
 
   private takeFlags(): number {
