@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Command } from "commander";
 import { agentSocketClient, type AgentSocketClient } from "../agentsocket/client.js";
 import { UnitError } from "../agentsocket/unit-graph.js";
@@ -38,17 +38,37 @@ function say(o: SocketOptions, line: string): void {
   if (o.output === "human") process.stdout.write(line + "\n");
 }
 
+function timeoutError(unit: string): Error {
+  return new Error(`timeout waiting for dependencies of unit '${unit}'`);
+}
+
+/**
+ * Runs one call of a wait that must end by `deadline` (epoch ms): the call
+ * gets at most the time left, and running out of it is the wait's timeout,
+ * as when `coder exp sync start`'s context expires.
+ */
+async function callBefore<T>(deadline: number, unit: string, call: (o: { timeoutMs: number }) => Promise<T>): Promise<T> {
+  const left = deadline - Date.now();
+  if (left <= 0) throw timeoutError(unit);
+  try {
+    return await call({ timeoutMs: Math.min(CALL_TIMEOUT_MS, Math.ceil(left)) });
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.DeadlineExceeded && Date.now() >= deadline) throw timeoutError(unit);
+    throw err;
+  }
+}
+
 /** Polls SyncReady with backoff until the unit is ready; fails once `deadline` (epoch ms) passes. */
 async function waitReady(client: AgentSocketClient, unit: string, deadline: number, o: SocketOptions): Promise<void> {
   let delay = POLL_INITIAL_MS;
   let waiting = false;
-  while (!(await client.syncReady({ unit }, opts)).ready) {
+  while (!(await callBefore(deadline, unit, (co) => client.syncReady({ unit }, co))).ready) {
     if (!waiting) {
       say(o, `Waiting for dependencies of unit '${unit}' to be satisfied...`);
       waiting = true;
     }
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new Error(`timeout waiting for dependencies of unit '${unit}'`);
+    if (remaining <= 0) throw timeoutError(unit);
     await sleep(Math.min(delay, remaining));
     delay = Math.min(delay * 2, POLL_MAX_MS);
   }
@@ -59,7 +79,7 @@ async function waitAndStart(client: AgentSocketClient, unit: string, deadline: n
   for (;;) {
     await waitReady(client, unit, deadline, o);
     try {
-      await client.syncStart({ unit }, opts);
+      await callBefore(deadline, unit, (co) => client.syncStart({ unit }, co));
       return;
     } catch (err) {
       if (!(err instanceof ConnectError && err.rawMessage === NOT_READY_TEXT)) throw err;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createClient } from "@connectrpc/connect";
@@ -250,6 +251,24 @@ describe("agent socket lifecycle", () => {
     } finally {
       await agentd.stop();
       fs.rmSync(agentd.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("sync start against an agent socket that never answers", () => {
+  test("--timeout also bounds the calls themselves: the wait ends with the timeout error", async () => {
+    const dir = tempDir();
+    const socketPath = path.join(dir, "wedged.sock");
+    const held: net.Socket[] = [];
+    const wedged = net.createServer((conn) => held.push(conn.on("error", () => {})));
+    await new Promise<void>((resolve) => wedged.listen(socketPath, resolve));
+    try {
+      const res = await runAgentd(["sync", "start", "u", "--timeout", "1s", "--socket-path", socketPath], { timeoutMs: 25_000 });
+      assert.deepEqual({ code: res.code, err: lines(res.stderr) }, { code: 1, err: ["agentd: timeout waiting for dependencies of unit 'u'"] });
+    } finally {
+      for (const c of held) c.destroy();
+      await new Promise((resolve) => wedged.close(resolve));
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
