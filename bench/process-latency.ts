@@ -18,12 +18,15 @@ const GOAL_RATIO = 1.3;
 const COMMAND = "echo ready";
 const NO_CHAT = { chatId: undefined, ancestorChatIds: [] };
 
+/** Like managedFirstOutput, returns only once the child is gone, so no sample overlaps the previous child. */
 function rawFirstOutput(): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
+    let ms: number | undefined;
     const child = spawn("sh", ["-c", COMMAND], { stdio: ["ignore", "pipe", "ignore"] });
-    child.stdout.once("data", () => resolve(performance.now() - t0));
+    child.stdout.once("data", () => (ms = performance.now() - t0));
     child.once("error", reject);
+    child.once("close", () => (ms === undefined ? reject(new Error("no output")) : resolve(ms)));
   });
 }
 

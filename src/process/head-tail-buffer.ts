@@ -38,15 +38,26 @@ export interface RenderedOutput {
   truncation: Truncation | null;
 }
 
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/** A buffer of `size` bytes starting with the first `used` bytes of `buf`. */
+function grow(buf: Buffer, size: number, used: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  buf.copy(b, 0, 0, used);
+  return b;
+}
+
 /**
  * Keeps the first `headSize` bytes and the last `tailSize` bytes of
- * everything written, in two preallocated buffers, so memory stays at
- * head+tail however much a process prints. Cuts are byte-based and may split
- * a multi-byte character, as Coder's HeadTailBuffer does.
+ * everything written, so memory stays at head+tail however much a process
+ * prints. Each half is allocated at full size when first needed and copied
+ * into, and trimmed to what it holds on `close`, so a finished process with
+ * little output keeps little memory. Cuts are byte-based and may split a
+ * multi-byte character, as Coder's HeadTailBuffer does.
  */
 export class HeadTailBuffer {
-  private readonly head: Buffer;
-  private readonly ring: Buffer;
+  private head: Buffer = EMPTY;
+  private ring: Buffer = EMPTY;
   private headLen = 0;
   private ringLen = 0;
   /** Next write position in the ring. */
@@ -57,10 +68,7 @@ export class HeadTailBuffer {
   constructor(
     readonly headSize = MAX_HEAD_BYTES,
     readonly tailSize = MAX_TAIL_BYTES,
-  ) {
-    this.head = Buffer.allocUnsafe(headSize);
-    this.ring = Buffer.allocUnsafe(tailSize);
-  }
+  ) {}
 
   /** Accepts the first `n` bytes of `p` (all of it by default) and returns `n`; an empty write changes nothing. */
   write(p: Uint8Array, n = p.length): number {
@@ -68,6 +76,7 @@ export class HeadTailBuffer {
     this.total += n;
     let off = 0;
     if (this.headLen < this.headSize) {
+      if (this.head.length < this.headSize) this.head = grow(this.head, this.headSize, this.headLen);
       off = Math.min(n, this.headSize - this.headLen);
       copyBytes(p, this.head, this.headLen, 0, off);
       this.headLen += off;
@@ -79,6 +88,7 @@ export class HeadTailBuffer {
   private writeTail(p: Uint8Array, off: number, end: number): void {
     const size = this.tailSize;
     if (size === 0) return;
+    if (this.ring.length < size) this.ring = grow(this.ring, size, this.ringLen);
     const rem = end - off;
     if (rem >= size) {
       copyBytes(p, this.ring, 0, end - size, end);
@@ -146,9 +156,18 @@ export class HeadTailBuffer {
     this.total = 0;
   }
 
-  /** Marks the output complete (the process exited and its pipe drained). */
+  /**
+   * Marks the output complete (the process exited and its pipe drained) and
+   * trims both halves to the bytes they hold. A later write still works; it
+   * reallocates what it needs.
+   */
   close(): void {
     this.isClosed = true;
+    if (this.head.length > this.headLen) this.head = Buffer.from(this.head.subarray(0, this.headLen));
+    if (this.ring.length > this.ringLen || this.ringPos !== 0) {
+      this.ring = this.tailBytes();
+      this.ringPos = this.ringLen % this.tailSize || 0;
+    }
   }
 
   get closed(): boolean {

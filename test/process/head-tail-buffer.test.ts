@@ -133,6 +133,16 @@ describe("HeadTailBuffer (Coder's headtail_test.go)", () => {
     assert.deepEqual(buf.output(), { output: "", truncation: null });
   });
 
+  it("keeps its output when closed, and accepts writes after close", () => {
+    const buf = new HeadTailBuffer(4, 4);
+    buf.write(b("abcdefghij"));
+    buf.close();
+    assert.equal(buf.closed, true);
+    assert.equal(buf.output().output, "abcd\n\n... [omitted 2 bytes] ...\n\nghij");
+    buf.write(b("XY"));
+    assert.equal(buf.output().output, "abcd\n\n... [omitted 4 bytes] ...\n\nijXY");
+  });
+
   it("returns a copy from bytes()", () => {
     const buf = new HeadTailBuffer();
     buf.write(b("original"));
@@ -204,9 +214,13 @@ describe("HeadTailBuffer properties", () => {
 
   it("retains at most head+tail bytes and matches the slicing reference", () => {
     fc.assert(
-      fc.property(sizes, writes, ([head, tail], chunks) => {
+      fc.property(sizes, writes, fc.array(fc.boolean(), { maxLength: 40 }), ([head, tail], chunks, closes) => {
         const buf = new HeadTailBuffer(head, tail);
-        for (const c of chunks) buf.write(c);
+        chunks.forEach((c, i) => {
+          buf.write(c);
+          // close() trims the halves; writing after it must not change the result.
+          if (closes[i]) buf.close();
+        });
         const all = Buffer.concat(chunks);
         assert.ok(buf.len() <= head + tail);
         assert.equal(buf.totalWritten(), all.length);
