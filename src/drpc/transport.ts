@@ -73,6 +73,8 @@ async function* call(
     }
   });
   conn.on("error", (err) => fail(err.message, Code.Unavailable));
+  // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
+  conn.on("end", () => fail("connection closed before the reply", Code.Unavailable));
   conn.on("close", () => fail("connection closed before the reply", Code.Unavailable));
   conn.write(
     Buffer.concat([

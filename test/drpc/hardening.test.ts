@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import fc from "fast-check";
 import { Agent, UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
+import { YamuxSession } from "../../src/coderd/yamux/session.js";
 import { DrpcServer } from "../../src/drpc/server.js";
 import { createDrpcTransport } from "../../src/drpc/transport.js";
 import { tempDir } from "../helpers/agentd.js";
@@ -114,6 +115,38 @@ describe("dRPC client side of the golden UpdateAppStatus exchange", () => {
       );
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe("dRPC client over a yamux stream", () => {
+  test("a server that half-closes without a reply fails the call instead of leaving it hanging", async () => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const accepted = once(server, "connection") as Promise<[net.Socket]>;
+    const a = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
+    await once(a, "connect");
+    const [b] = await accepted;
+    server.close();
+    const peer = new YamuxSession(b, {
+      client: false,
+      keepAliveIntervalMs: 0,
+      onStream: (s) => {
+        s.on("error", () => undefined);
+        s.resume();
+        s.end();
+      },
+    });
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    try {
+      const client = createClient(Agent, createDrpcTransport({ dial: async () => session.open() }));
+      await assert.rejects(client.updateAppStatus({ slug: "x" }), (err: ConnectError) => err.code === Code.Unavailable);
+    } finally {
+      session.close();
+      peer.close();
+      a.destroy();
+      b.destroy();
     }
   });
 });
