@@ -45,13 +45,17 @@ export interface CoderdUpstreamOptions {
   url: URL;
   /** The agent token. */
   token: string;
+  /** The link's logger (connects, disconnects, dial failures). */
   log: Logger;
+  /** Where the agentd_coderd_* metrics are registered; none when absent. */
   registry?: Registry;
   /** yamux keepalive ping interval (default 30 s, as hashicorp/yamux). */
   keepAliveIntervalMs?: number;
   /** How long a keepalive ping may go unanswered before the link is dropped (default 10 s). */
   keepAliveTimeoutMs?: number;
+  /** First reconnect delay (default BACKOFF_INITIAL_MS). */
   backoffInitialMs?: number;
+  /** Longest reconnect delay (default BACKOFF_MAX_MS). */
   backoffMaxMs?: number;
 }
 

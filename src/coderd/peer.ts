@@ -22,9 +22,13 @@ type Handler = (request: unknown, context: HandlerContext) => unknown;
 
 /** One WebSocket connection the peer accepted. */
 export interface PeerConnection {
+  /** The `role` query parameter, if any. */
   role: string | undefined;
+  /** The Agent API version asked for (2.0 when the query had none, as coderd assumes). */
   version: string;
+  /** The client's address. */
   remoteAddress: string | undefined;
+  /** The yamux session over the connection's WebSocket. */
   session: YamuxSession;
 }
 
@@ -32,22 +36,29 @@ export interface PeerConnection {
 export interface PeerCall {
   /** The proto method name, e.g. `UpdateAppStatus`. */
   method: string;
+  /** The decoded request. */
   request: Message;
   /** The request's protobuf bytes exactly as they arrived. */
   bytes: Uint8Array;
+  /** The `role` of the connection it came on. */
   role: string | undefined;
 }
 
 /** One request to the RPC endpoint and how it was answered (101 for an accepted upgrade). */
 export interface PeerRequest {
+  /** The HTTP status answered (101 = upgraded). */
   status: number;
+  /** The `role` query parameter, if any. */
   role: string | undefined;
+  /** The `version` query parameter, null when absent. */
   version: string | null;
+  /** The Coder-Session-Token header, if any. */
   token: string | undefined;
 }
 
 /** Where a CoderdPeer listens, what it accepts and where it keeps what it receives. */
 export interface CoderdPeerOptions {
+  /** Address to listen on (default 127.0.0.1). */
   host?: string;
   /** Port to listen on; 0 (default) picks a free one. */
   port?: number;
@@ -55,7 +66,9 @@ export interface CoderdPeerOptions {
   token?: string;
   /** Where received requests are kept; default a store in `dataDir` (default a temporary directory). */
   store?: EmbeddedStore;
+  /** Directory for the store it makes when `store` is not given. */
   dataDir?: string;
+  /** Where connections, requests and every call are logged; silent when absent. */
   log?: Logger;
   /** yamux keepalive interval of the peer's sessions (0 = off, the default). */
   keepAliveIntervalMs?: number;
@@ -183,6 +196,7 @@ export class CoderdPeer extends EventEmitter<Events> {
     this.faults.set(methodName(method), { remaining: Infinity, error });
   }
 
+  /** Forgets every fault set by `failNext` and `failAlways`. */
   clearFaults(): void {
     this.faults.clear();
   }

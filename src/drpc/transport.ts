@@ -13,6 +13,7 @@ import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResp
 import { rpcName } from "./server.js";
 import { decodeError, encodePacket, Kind, PacketReader, ProtocolError } from "./wire.js";
 
+/** How a dRPC transport reaches its server. */
 export interface DrpcTransportOptions {
   /** Opens a fresh byte stream to the server (a unix socket, a yamux stream). */
   dial: () => Promise<Duplex>;

@@ -22,15 +22,19 @@ export const SPLIT_BYTES = 64 << 10;
 /** A varint longer than this many bytes overflows 64 bits. */
 const MAX_VARINT_BYTES = 10;
 
+/** One frame: a piece of a packet, as it is on the wire. */
 export interface Frame {
   kind: Kind;
   streamId: number;
   messageId: number;
+  /** The packet's last frame (control bit 0). */
   done: boolean;
+  /** Control bit 7: readers skip such frames. */
   control: boolean;
   data: Uint8Array;
 }
 
+/** A whole packet: the frames of one (stream, message) id joined. */
 export interface Packet {
   kind: Kind;
   streamId: number;
@@ -112,6 +116,7 @@ export class PacketReader {
   private id = { stream: 1, message: 1 };
   private current: { kind: Kind; streamId: number; messageId: number; parts: Buffer[]; size: number } | undefined;
 
+  /** Adds bytes as they arrive and returns the packets they complete, in order. */
   push(chunk: Buffer): Packet[] {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const packets: Packet[] = [];

@@ -77,6 +77,7 @@ export class FrameReader {
 
   constructor(private readonly maxData: number) {}
 
+  /** Adds bytes as they arrive and returns the headers and payload pieces they hold, in order. */
   push(chunk: Buffer): FrameEvent[] {
     const events: FrameEvent[] = [];
     let buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
