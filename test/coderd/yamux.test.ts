@@ -5,24 +5,9 @@ import { afterEach, describe, test } from "node:test";
 import { INITIAL_WINDOW } from "../../src/coderd/yamux/frame.js";
 import { YamuxSession } from "../../src/coderd/yamux/session.js";
 import type { YamuxStream } from "../../src/coderd/yamux/stream.js";
+import { tcpPair } from "../drpc/sockets.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
-
-/** A connected pair of loopback TCP sockets. */
-async function socketPair(): Promise<[net.Socket, net.Socket]> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as net.AddressInfo).port;
-  const accepted = once(server, "connection") as Promise<[net.Socket]>;
-  const client = net.connect(port, "127.0.0.1");
-  await once(client, "connect");
-  const [peer] = await accepted;
-  server.close();
-  client.setNoDelay(true);
-  peer.setNoDelay(true);
-  return [client, peer];
-}
 
 /** Collects bytes from a raw socket until at least `n` have arrived. */
 function readBytes(sock: net.Socket, n: number): Promise<Buffer> {
@@ -64,7 +49,7 @@ function quiet(stream: YamuxStream): YamuxStream {
 
 const sockets: net.Socket[] = [];
 async function pair(): Promise<[net.Socket, net.Socket]> {
-  const p = await socketPair();
+  const p = await tcpPair();
   sockets.push(...p);
   return p;
 }

@@ -10,6 +10,7 @@ import { YamuxSession } from "../../src/coderd/yamux/session.js";
 import { DrpcServer } from "../../src/drpc/server.js";
 import { createDrpcTransport } from "../../src/drpc/transport.js";
 import { tempDir } from "../helpers/agentd.js";
+import { dialUnix, tcpPair } from "./sockets.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const NAME = "/coder.agent.v2.Agent/UpdateAppStatus";
@@ -22,14 +23,6 @@ const CLIENT_REQUEST = Buffer.concat([
 ]);
 /** spec §5: Message(s1,m1) empty response, CloseSend(s1,m2). */
 const SERVER_REPLY = hex("05 01 01 00 0d 01 02 00");
-
-function connect(socketPath: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socketPath);
-    c.once("connect", () => resolve(c));
-    c.once("error", reject);
-  });
-}
 
 /** Reads from `sock` until `n` bytes arrived or it closed. */
 function collect(sock: net.Socket, n: number): Promise<Buffer> {
@@ -68,7 +61,7 @@ describe("dRPC client side of the golden UpdateAppStatus exchange", () => {
       });
     });
     try {
-      const client = createClient(Agent, createDrpcTransport({ dial: () => connect(server.path) }));
+      const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(server.path) }));
       const res = await client.updateAppStatus({ slug: "x", state: UpdateAppStatusRequest_AppStatusState.IDLE, message: "m" });
       assert.deepEqual(res, { $typeName: "coder.agent.v2.UpdateAppStatusResponse" });
       assert.deepEqual(await written, CLIENT_REQUEST);
@@ -87,7 +80,7 @@ describe("dRPC client side of the golden UpdateAppStatus exchange", () => {
       ),
     );
     try {
-      const client = createClient(Agent, createDrpcTransport({ dial: () => connect(server.path) }));
+      const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(server.path) }));
       await assert.rejects(
         client.updateAppStatus({ slug: "x", state: UpdateAppStatusRequest_AppStatusState.IDLE, message: "m" }),
         (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage === "Invalid state provided.",
@@ -101,7 +94,7 @@ describe("dRPC client side of the golden UpdateAppStatus exchange", () => {
     let reply = Buffer.alloc(0);
     const server = await rawServer((sock) => void collect(sock, CLIENT_REQUEST.length).then(() => sock.end(reply)));
     try {
-      const client = createClient(Agent, createDrpcTransport({ dial: () => connect(server.path) }));
+      const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(server.path) }));
       await fc.assert(
         fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 64 }), async (bytes) => {
           reply = Buffer.from(bytes);
@@ -121,14 +114,7 @@ describe("dRPC client side of the golden UpdateAppStatus exchange", () => {
 
 describe("dRPC client over a yamux stream", () => {
   test("a server that half-closes without a reply fails the call instead of leaving it hanging", async () => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const accepted = once(server, "connection") as Promise<[net.Socket]>;
-    const a = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1");
-    await once(a, "connect");
-    const [b] = await accepted;
-    server.close();
+    const [a, b] = await tcpPair();
     const peer = new YamuxSession(b, {
       client: false,
       keepAliveIntervalMs: 0,
@@ -172,7 +158,7 @@ describe("dRPC server hardening", () => {
   after(() => new Promise<void>((r) => server.close(() => r())));
 
   async function golden(): Promise<Buffer> {
-    const sock = await connect(socketPath);
+    const sock = await dialUnix(socketPath);
     const reply = collect(sock, SERVER_REPLY.length);
     sock.write(CLIENT_REQUEST);
     const got = await reply;
@@ -182,7 +168,7 @@ describe("dRPC server hardening", () => {
 
   test("ignores InvokeMetadata before the Invoke", async () => {
     const meta = hex("0a 07 0a 01 6b 12 02 76 31");
-    const sock = await connect(socketPath);
+    const sock = await dialUnix(socketPath);
     const reply = collect(sock, SERVER_REPLY.length);
     sock.write(
       Buffer.concat([
@@ -198,7 +184,7 @@ describe("dRPC server hardening", () => {
   });
 
   test("ends its side once the client half-closes after its call", async () => {
-    const sock = await connect(socketPath);
+    const sock = await dialUnix(socketPath);
     const reply = collect(sock, Infinity);
     sock.end(CLIENT_REQUEST);
     assert.deepEqual(await reply, SERVER_REPLY);
@@ -207,7 +193,7 @@ describe("dRPC server hardening", () => {
   test("random bytes close or stall only their own connection; others keep being served", async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 256 }), async (bytes) => {
-        const bad = await connect(socketPath);
+        const bad = await dialUnix(socketPath);
         bad.on("error", () => undefined);
         bad.write(Buffer.from(bytes));
         assert.deepEqual(await golden(), SERVER_REPLY);
@@ -218,7 +204,7 @@ describe("dRPC server hardening", () => {
   });
 
   test("a frame announcing more than 4 MiB closes the connection", async () => {
-    const sock = await connect(socketPath);
+    const sock = await dialUnix(socketPath);
     const got = collect(sock, Infinity);
     sock.write(hex("05 01 01 81 80 80 02"));
     assert.equal((await got).length, 0);

@@ -8,6 +8,7 @@ import { Agent, type UpdateAppStatusRequest } from "../../gen/coder/agent/v2/age
 import { DrpcServer } from "../../src/drpc/server.js";
 import { createDrpcTransport } from "../../src/drpc/transport.js";
 import { tempDir } from "../helpers/agentd.js";
+import { dialUnix } from "./sockets.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const NAME = "/coder.agent.v2.Agent/UpdateAppStatus";
@@ -86,24 +87,24 @@ describe("dRPC server on a unix socket", () => {
   });
 
   test("answers a method the service leaves out with code 12", async () => {
-    const client = createClient(Agent, createDrpcTransport({ dial: () => dial(socketPath) }));
+    const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(socketPath) }));
     await assert.rejects(client.listSubAgents({}), (err: ConnectError) => err.code === Code.Unimplemented && err.rawMessage === "Unimplemented");
   });
 
   test("carries handler errors as code and text", async () => {
-    const client = createClient(Agent, createDrpcTransport({ dial: () => dial(socketPath) }));
+    const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(socketPath) }));
     await assert.rejects(client.updateAppStatus({ slug: "bad" }), (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage === "Invalid state provided.");
     await assert.rejects(client.reportBoundaryLogs({}), (err: ConnectError) => err.code === Code.Unknown && err.rawMessage === "plain failure");
   });
 
   test("serves typed unary calls through the Connect transport", async () => {
-    const client = createClient(Agent, createDrpcTransport({ dial: () => dial(socketPath) }));
+    const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(socketPath) }));
     await Promise.all(Array.from({ length: 20 }, (_, i) => client.updateAppStatus({ slug: `s${i}` })));
     assert.ok(received.some((r) => r.slug === "s19"));
   });
 
   test("streams server-streaming replies", async () => {
-    const client = createClient(ProcessService, createDrpcTransport({ dial: () => dial(socketPath) }));
+    const client = createClient(ProcessService, createDrpcTransport({ dial: () => dialUnix(socketPath) }));
     const got: string[] = [];
     for await (const m of client.follow({ id: "p" })) got.push(m.exited ? `exit ${m.exitCode}` : Buffer.from(m.data).toString());
     assert.deepEqual(got, ["p-0", "p-1", "p-2", "exit 0"]);
@@ -116,15 +117,7 @@ describe("dRPC server on a unix socket", () => {
   });
 
   test("reports an unreachable server as Unavailable", async () => {
-    const client = createClient(Agent, createDrpcTransport({ dial: () => dial(path.join(tempDir(), "none.sock")) }));
+    const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(path.join(tempDir(), "none.sock")) }));
     await assert.rejects(client.updateAppStatus({ slug: "x" }), (err: ConnectError) => err.code === Code.Unavailable);
   });
 });
-
-function dial(socketPath: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(socketPath);
-    c.once("connect", () => resolve(c));
-    c.once("error", reject);
-  });
-}

@@ -1,0 +1,27 @@
+import { once } from "node:events";
+import net from "node:net";
+
+/** Connects to a unix socket, resolving once connected (or rejecting with the dial error). */
+export function dialUnix(socketPath: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(socketPath);
+    c.once("connect", () => resolve(c));
+    c.once("error", reject);
+  });
+}
+
+/** A connected pair of loopback TCP sockets, with Nagle off on both. */
+export async function tcpPair(): Promise<[net.Socket, net.Socket]> {
+  const server = net.createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as net.AddressInfo).port;
+  const accepted = once(server, "connection") as Promise<[net.Socket]>;
+  const client = net.connect(port, "127.0.0.1");
+  await once(client, "connect");
+  const [peer] = await accepted;
+  server.close();
+  client.setNoDelay(true);
+  peer.setNoDelay(true);
+  return [client, peer];
+}
