@@ -162,8 +162,9 @@ describe("CoderdUpstream against the coderd peer", () => {
       token: "t",
       log: silent,
       registry,
-      keepAliveIntervalMs: 100,
-      keepAliveTimeoutMs: 300,
+      // Generous enough that a loaded machine's event-loop stalls are not mistaken for a dead peer.
+      keepAliveIntervalMs: 200,
+      keepAliveTimeoutMs: 1500,
       backoffInitialMs: 50,
       backoffMaxMs: 500,
     });
