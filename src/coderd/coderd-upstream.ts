@@ -12,6 +12,7 @@ import { AGENT_RPC_PATH, SESSION_TOKEN_HEADER } from "./rpc-endpoint.js";
 import type { AgentClient, Upstream } from "./upstream.js";
 import { websocketStream, WS_MAX_PAYLOAD } from "./websocket-stream.js";
 import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, YamuxSession } from "./yamux/session.js";
+import type { YamuxStream } from "./yamux/stream.js";
 
 /**
  * The Agent API version dialed: the lowest one that carries everything
@@ -129,7 +130,7 @@ export class CoderdUpstream implements Upstream {
       help: "Established connections to coderd that ended.",
       registers,
     });
-    this.client = createClient(AgentService, createDrpcTransport({ dial: async () => this.openStream() }));
+    this.client = createClient(AgentService, createDrpcTransport({ dial: () => this.openStream() }));
   }
 
   /** True while calls can be made: a session is up and coderd has not told it to go away. */
@@ -169,10 +170,10 @@ export class CoderdUpstream implements Upstream {
     });
   }
 
-  private openStream() {
+  private async openStream(): Promise<YamuxStream> {
     const session = this.session;
     try {
-      if (session?.acceptsStreams) return session.open();
+      if (session?.acceptsStreams) return await session.openStream();
     } catch {
       // Shut down or told to go away: as good as not connected.
     }

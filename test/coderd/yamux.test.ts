@@ -3,7 +3,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { INITIAL_WINDOW } from "../../src/coderd/yamux/frame.js";
-import { YamuxSession } from "../../src/coderd/yamux/session.js";
+import { MAX_UNACKED_OPENS, YamuxSession } from "../../src/coderd/yamux/session.js";
 import type { YamuxStream } from "../../src/coderd/yamux/stream.js";
 import { tcpPair } from "../drpc/sockets.js";
 
@@ -230,6 +230,25 @@ describe("yamux framing matches hashicorp/yamux", () => {
     );
     await until(() => session.streamCount === 0);
     assert.equal(session.closed, false);
+  });
+
+  test("openStream waits while 256 of its streams are unacknowledged and goes ahead on the next ACK", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const first = await Promise.all(Array.from({ length: MAX_UNACKED_OPENS }, () => session.openStream()));
+    first.forEach(quiet);
+    let opened = false;
+    const waiting = session.openStream().then((s) => {
+      opened = true;
+      return quiet(s);
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(opened, false, "the 257th open waits");
+    assert.equal(session.streamCount, MAX_UNACKED_OPENS);
+    raw.write(hex("00 01 0002 00000001 00000000"));
+    assert.equal((await waiting).id, 2 * MAX_UNACKED_OPENS + 1);
+    session.close();
   });
 
   test("an unanswered keepalive ping closes the session", async () => {

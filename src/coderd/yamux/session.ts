@@ -20,6 +20,12 @@ export const KEEPALIVE_TIMEOUT_MS = 10_000;
 export const STREAM_OPEN_TIMEOUT_MS = 75_000;
 /** hashicorp/yamux DefaultConfig StreamCloseTimeout: how long a half-closed stream waits for the peer's FIN before a RST. */
 export const STREAM_CLOSE_TIMEOUT_MS = 5 * 60_000;
+/**
+ * Streams of ours the peer may not have acknowledged yet before opening more
+ * waits: Go's client blocks OpenStream at its AcceptBacklog (256), the size of
+ * the peer's accept backlog, past which the peer resets new streams.
+ */
+export const MAX_UNACKED_OPENS = 256;
 /** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
 export const MAX_INBOUND_STREAMS = 1024;
 
@@ -62,6 +68,10 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private readonly streams = new Map<number, YamuxStream>();
   private readonly reader = new FrameReader(INITIAL_WINDOW);
   private readonly pings = new Map<number, Ping>();
+  /** Streams we opened that the peer has neither acknowledged nor reset. */
+  private readonly unacked = new Set<number>();
+  /** openStream calls waiting for an unacknowledged stream to settle. */
+  private openWaiters: { resolve: (stream: YamuxStream) => void; reject: (err: Error) => void }[] = [];
   private readonly keepAlive: NodeJS.Timeout | undefined;
   readonly streamCloseTimeoutMs: number;
   private nextId: number;
@@ -119,8 +129,25 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     const stream = new YamuxStream(this, this.nextId, Flag.SYN);
     this.nextId += 2;
     this.streams.set(stream.id, stream);
+    this.unacked.add(stream.id);
     stream.announce(this.opts.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS);
     return stream;
+  }
+
+  /**
+   * Opens a stream once fewer than MAX_UNACKED_OPENS of ours await the peer's
+   * ACK, as Go's OpenStream waits, so a burst of calls never overflows the
+   * peer's accept backlog. Rejects when the session ends first.
+   */
+  openStream(): Promise<YamuxStream> {
+    if (this.unacked.size < MAX_UNACKED_OPENS && this.openWaiters.length === 0) {
+      try {
+        return Promise.resolve(this.open());
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
   }
 
   /** Sends a ping and resolves with the round trip in milliseconds; no answer in time closes the session. */
@@ -191,6 +218,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
 
   forget(id: number): void {
     this.streams.delete(id);
+    this.settleOpen(id);
     if (this.closeOnIdle && this.streams.size === 0) this.close();
   }
 
@@ -229,6 +257,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
         }
         return;
       case FrameType.WindowUpdate: {
+        if (h.flags & (Flag.ACK | Flag.RST)) this.settleOpen(h.streamId);
         const stream = this.streamFor(h);
         if (!stream) return;
         stream.grant(h.length);
@@ -236,6 +265,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
         return;
       }
       case FrameType.Data: {
+        if (h.flags & (Flag.ACK | Flag.RST)) this.settleOpen(h.streamId);
         const stream = this.streamFor(h);
         stream?.applyFlags(h.flags & Flag.ACK);
         this.deferredFlags = h.flags & (Flag.FIN | Flag.RST);
@@ -273,6 +303,19 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     return stream;
   }
 
+  /** A stream of ours was acknowledged, reset or forgotten: let a waiting openStream go ahead. */
+  private settleOpen(id: number): void {
+    if (!this.unacked.delete(id)) return;
+    while (this.openWaiters.length > 0 && this.unacked.size < MAX_UNACKED_OPENS) {
+      const waiter = this.openWaiters.shift()!;
+      try {
+        waiter.resolve(this.open());
+      } catch (err) {
+        waiter.reject(err as Error);
+      }
+    }
+  }
+
   private releaseWriters(): void {
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
@@ -298,6 +341,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
       ping.reject(streamErr);
     }
     this.pings.clear();
+    for (const waiter of this.openWaiters.splice(0)) waiter.reject(streamErr);
     this.releaseWriters();
     for (const stream of [...this.streams.values()]) stream.abort(err);
     this.streams.clear();
