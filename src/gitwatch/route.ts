@@ -19,6 +19,12 @@ export const PONG_TIMEOUT_MS = 5_000;
 const CLOSE_GOING_AWAY = 1001;
 /** How long a closing connection waits for the peer's close frame. */
 const CLOSE_HANDSHAKE_MS = 1000;
+/**
+ * Replies queued for a client past which its frames stop being read until
+ * they drain, as Coder's handler blocks on its write (bounds the memory a
+ * client that sends without reading can make the agent hold).
+ */
+const MAX_QUEUED_REPLY_BYTES = 1024 * 1024;
 
 /** Keep-alive timing of git watch connections. */
 export interface KeepAlive {
@@ -84,8 +90,19 @@ export class GitWatchRoute {
         ws.close(CLOSE_GOING_AWAY);
         return;
       }
-      if (type === "refresh") watcher.refresh();
-      else void send({ type: "error", message: UNKNOWN_MESSAGE_TYPE }).catch(() => ws.terminate());
+      if (type === "refresh") {
+        watcher.refresh();
+        return;
+      }
+      const reply = send({ type: "error", message: UNKNOWN_MESSAGE_TYPE }).then(
+        () => true,
+        () => ws.terminate(),
+      );
+      if (ws.bufferedAmount > MAX_QUEUED_REPLY_BYTES && !ws.isPaused) {
+        ws.pause();
+        // Replies are written in order: once this one is out, the queue has drained.
+        void reply.then((sent) => sent && ws.resume());
+      }
     });
     ws.on("close", () => {
       keepAlive();

@@ -348,6 +348,38 @@ describe("git watch triggers beyond refresh", () => {
   });
 });
 
+describe("git watch flow control", () => {
+  it("stops reading a client that does not read its replies, and loses none of them", async () => {
+    const server = await startWatchServer();
+    try {
+      const client = await WatchClient.connect(server.url, `?chat_id=${randomUUID()}`);
+      client.ws.pause();
+      // Far more replies than the loopback socket buffers hold, if the server kept reading.
+      const frame = JSON.stringify({ type: "flood", pad: "p".repeat(200) });
+      let sent = 0;
+      let stalled = false;
+      while (!stalled && sent < 2_000_000) {
+        for (let i = 0; i < 5_000; i++) client.ws.send(frame);
+        sent += 5_000;
+        await new Promise((r) => setTimeout(r, 10));
+        if (client.ws.bufferedAmount < 8 * 1024 * 1024) continue;
+        // Stalled when, with nothing more sent, the server takes nothing more.
+        const queued = client.ws.bufferedAmount;
+        await new Promise((r) => setTimeout(r, 500));
+        stalled = client.ws.bufferedAmount === queued;
+      }
+      assert.ok(stalled, `the server kept reading all ${sent} frames`);
+      client.ws.resume();
+      await waitFor(async () => client.messages.length >= sent, 120_000);
+      assert.equal(client.messages.length, sent);
+      assert.ok(client.messages.every((m) => m.type === "error"));
+      client.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("git watch keep-alive", () => {
   it("cuts a connection that stops answering pings and keeps one that answers", async () => {
     const server = await startWatchServer({ keepAlive: { pingIntervalMs: 100, pongTimeoutMs: 200 } });
