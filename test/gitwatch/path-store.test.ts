@@ -90,6 +90,32 @@ describe("path store", () => {
     }
   });
 
+  it("keeps what is well-formed in a damaged file and starts from it, and still persists afterwards", async () => {
+    const dir = tempDir("agentd-pathstore-");
+    const file = path.join(dir, PATH_STORE_FILE);
+    try {
+      for (const body of ["", "null", "[]", '"x"', '{"version":1,"chats":null}', '{"version":2,"chats":{}}']) {
+        fs.writeFileSync(file, body);
+        const store = new PathStore({ dataDir: dir, log });
+        store.load();
+        assert.deepEqual(store.getPaths(A), [], body);
+      }
+      fs.writeFileSync(file, JSON.stringify({ version: 1, chats: { [A]: "/not/a/list", [B]: [1, "/w/ok.go", null] } }));
+      const store = new PathStore({ dataDir: dir, log });
+      store.load();
+      assert.deepEqual(store.getPaths(A), []);
+      assert.deepEqual(store.getPaths(B), ["/w/ok.go"]);
+      store.addPaths([A], ["/w/new.go"]);
+      await store.flush();
+      const reloaded = new PathStore({ dataDir: dir, log });
+      reloaded.load();
+      assert.deepEqual(reloaded.getPaths(A), ["/w/new.go"]);
+      assert.deepEqual(reloaded.getPaths(B), ["/w/ok.go"]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("drops the oldest path past the per-chat bound and counts it", () => {
     const evicted: string[] = [];
     const store = memoryStore((r) => evicted.push(r));
