@@ -152,6 +152,28 @@ describe("git watch WebSocket", () => {
     client.close();
   });
 
+  it("keeps a repository whose scan fails for another reason (corrupt HEAD) and reports it once it recovers", async () => {
+    const root = initRepo(path.join(freshDir(), "transient"));
+    const chat = randomUUID();
+    server.gitwatch.pathStore.addPaths([chat], [root]);
+    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+    await client.next((m) => repoIn(m, root) !== undefined);
+    const head = path.join(root, ".git", "HEAD");
+    const good = fs.readFileSync(head);
+    fs.writeFileSync(head, "corrupt");
+    let seen = client.messages.length;
+    client.send({ type: "refresh" });
+    const during = await client.next(isChanges, { from: seen });
+    assert.equal(during.repositories, undefined, "neither removed nor sent while the scan fails");
+    fs.writeFileSync(head, good);
+    write(root, "recovered.txt", "back\n");
+    seen = client.messages.length;
+    client.send({ type: "refresh" });
+    const recovered = await client.next(isChanges, { from: seen });
+    assert.match(repoIn(recovered, root)?.unified_diff ?? "", /\+back/);
+    client.close();
+  });
+
   it("brings a removed repository back when a later notification names it", async () => {
     const base = freshDir();
     const root = initRepo(path.join(base, "again"));
