@@ -1,4 +1,5 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import {
   ReportBoundaryLogsRequestSchema,
   type ReportBoundaryLogsRequest,
@@ -8,6 +9,7 @@ import {
   BoundaryStatusSchema,
   type BoundaryStatus,
 } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
+import { rememberEncoding } from "../coderd/in-process-transport.js";
 
 /** Bytes in a frame header: one big-endian uint32 (codec.go). */
 export const HEADER_SIZE = 4;
@@ -17,6 +19,8 @@ export const TAG_V1 = 1;
 export const TAG_V2 = 2;
 /** Largest payload either tag may carry; equal is allowed (codec.go MaxMessageSize = 1<<15). */
 export const MAX_MESSAGE_SIZE = 1 << 15;
+/** Field number of `logs` in the BoundaryMessage oneof (boundary.proto). */
+const ENVELOPE_LOGS_FIELD = 1;
 /** The low 24 header bits carry the payload length (codec.go). */
 const LENGTH_MASK = 0x00ff_ffff;
 
@@ -81,11 +85,39 @@ export function encodeStatusFrame(status: MessageInitShape<typeof BoundaryStatus
   return encodeFrame(TAG_V2, toBinary(BoundaryMessageSchema, envelope));
 }
 
+/**
+ * Decodes a request from its own bytes and remembers them (copied off the
+ * socket chunk), so the bytes boundary sent are what is passed on, without
+ * encoding the request again.
+ */
+function decodeRequest(bytes: Uint8Array): ReportBoundaryLogsRequest {
+  const own = new Uint8Array(bytes);
+  return rememberEncoding(fromBinary(ReportBoundaryLogsRequestSchema, own), own);
+}
+
+/**
+ * The request bytes of a TagV2 payload that is exactly one `logs` field (what
+ * boundary writes); undefined for any other shape, which the general decoder
+ * handles (repeated or mixed oneof fields merge by protobuf rules).
+ */
+function soleLogsField(payload: Uint8Array): Uint8Array | undefined {
+  if (payload.length === 0) return undefined;
+  try {
+    const reader = new BinaryReader(payload);
+    const [field, wireType] = reader.tag();
+    if (field !== ENVELOPE_LOGS_FIELD || wireType !== WireType.LengthDelimited) return undefined;
+    const inner = reader.bytes();
+    return reader.pos === payload.length ? inner : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Decodes a frame's payload by its tag; throws on bytes that are not the expected protobuf. */
 export function decodeFrameMessage(frame: Frame): BoundaryFrameMessage {
-  if (frame.tag === TAG_V1) {
-    return { kind: "logs", request: fromBinary(ReportBoundaryLogsRequestSchema, frame.payload) };
-  }
+  if (frame.tag === TAG_V1) return { kind: "logs", request: decodeRequest(frame.payload) };
+  const logs = soleLogsField(frame.payload);
+  if (logs) return { kind: "logs", request: decodeRequest(logs) };
   const envelope = fromBinary(BoundaryMessageSchema, frame.payload);
   switch (envelope.msg.case) {
     case "logs":

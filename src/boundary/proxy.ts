@@ -2,6 +2,8 @@ import type { Registry } from "prom-client";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
+import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
+import type { BoundaryStatus } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
 import type { BoundaryFrameMessage } from "./codec.js";
 import { Forwarder, type BoundaryLogsClient, type ForwarderTiming } from "./forwarder.js";
 import { BoundaryMetrics, type SpoolStats } from "./metrics.js";
@@ -47,7 +49,7 @@ export class BoundaryProxy implements Part {
     this.server = new SocketServer(
       opts.socketPath,
       {
-        onMessage: (message) => this.dispatch(message),
+        onMessages: (messages, connection) => this.dispatch(messages, connection),
         onConnectionsChanged: (open) => this.metrics.connections.set(open),
         onRefused: () => this.metrics.connectionsRefused.inc(),
       },
@@ -108,13 +110,17 @@ export class BoundaryProxy implements Part {
     }
   }
 
-  private dispatch(message: BoundaryFrameMessage): void {
-    if (message.kind === "logs") {
-      this.forwarder?.enqueue(message.request);
-      return;
+  private dispatch(messages: BoundaryFrameMessage[], connection: number): void {
+    const requests: ReportBoundaryLogsRequest[] = [];
+    for (const message of messages) {
+      if (message.kind === "logs") requests.push(message.request);
+      else if (message.kind === "status") this.countBoundaryDrops(message.status);
     }
-    if (message.kind !== "status") return;
-    const { droppedChannelFull, droppedBatchFull } = message.status;
+    if (requests.length > 0) this.forwarder?.enqueueAll(requests, connection);
+  }
+
+  private countBoundaryDrops(status: BoundaryStatus): void {
+    const { droppedChannelFull, droppedBatchFull } = status;
     if (droppedChannelFull > 0n) {
       this.metrics.logsDropped.inc({ reason: "boundary_channel_full" }, Number(droppedChannelFull));
     }

@@ -14,8 +14,12 @@ export const MAX_CONNECTIONS = 1024;
 
 /** What the server tells its owner. */
 export interface SocketServerEvents {
-  /** A decoded frame; called synchronously from the socket's data handler. */
-  onMessage(message: BoundaryFrameMessage): void;
+  /**
+   * The frames decoded from one read, in order; called synchronously from the
+   * socket's data handler. `connection` numbers the socket connection they
+   * arrived on, from 1 up, never reused while this server lives.
+   */
+  onMessages(messages: BoundaryFrameMessage[], connection: number): void;
   onConnectionsChanged(open: number): void;
   onRefused(): void;
 }
@@ -27,6 +31,7 @@ export interface SocketServerEvents {
 export class SocketServer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private connections = 0;
 
   constructor(
     private readonly socketPath: string,
@@ -82,6 +87,7 @@ export class SocketServer {
     this.sockets.add(socket);
     this.events.onConnectionsChanged(this.sockets.size);
     const decoder = new FrameDecoder();
+    const connection = ++this.connections;
     socket.on("error", (err) => this.log.debug({ err: errorText(err) }, "boundary connection error"));
     socket.on("close", () => {
       this.sockets.delete(socket);
@@ -89,11 +95,17 @@ export class SocketServer {
     });
     socket.on("data", (chunk: Buffer) => {
       decoder.push(chunk);
-      this.readFrames(socket, decoder);
+      this.readFrames(socket, decoder, connection);
     });
   }
 
-  private readFrames(socket: net.Socket, decoder: FrameDecoder): void {
+  private readFrames(socket: net.Socket, decoder: FrameDecoder, connection: number): void {
+    const messages: BoundaryFrameMessage[] = [];
+    this.decodeFrames(socket, decoder, messages);
+    if (messages.length > 0) this.events.onMessages(messages, connection);
+  }
+
+  private decodeFrames(socket: net.Socket, decoder: FrameDecoder, messages: BoundaryFrameMessage[]): void {
     while (!socket.destroyed) {
       let frame;
       try {
@@ -113,7 +125,7 @@ export class SocketServer {
         continue;
       }
       if (message.kind === "unknown") this.log.warn({ tag: frame.tag }, "unknown boundary message variant");
-      else this.events.onMessage(message);
+      else messages.push(message);
     }
   }
 }

@@ -6,6 +6,7 @@ import {
   ReportBoundaryLogsRequestSchema,
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
+import { knownEncoding, rememberEncoding } from "../coderd/in-process-transport.js";
 import { errnoCode } from "../errors.js";
 import type { SpoolStats } from "./metrics.js";
 
@@ -14,10 +15,18 @@ export const SPOOL_DB_FILE = "boundary-spool.db";
 /** SQLite's codes for a file that is not (or no longer) a readable database. */
 const CORRUPT_CODES: ReadonlySet<string> = new Set(["SQLITE_NOTADB", "SQLITE_CORRUPT"]);
 
+/**
+ * Lane of a batch whose connection is unknown: spooled without one, or in an
+ * earlier run of the agent (connection numbers do not survive a restart).
+ */
+export const UNKNOWN_LANE = 0;
+
 /** A spooled batch: its position in the spool and the request as received. */
 export interface SpooledBatch {
   id: number;
   request: ReportBoundaryLogsRequest;
+  /** The connection it arrived on in this run, or UNKNOWN_LANE. */
+  lane: number;
   /** Encoded size, as counted against the bound. */
   bytes: number;
 }
@@ -25,8 +34,14 @@ export interface SpooledBatch {
 /** Reads the current time in milliseconds; handed in so tests can move it. */
 export type Clock = () => number;
 
+/** A batch's bytes: those it arrived as when known, else its encoding. */
+function encode(request: ReportBoundaryLogsRequest): Uint8Array {
+  return knownEncoding(request) ?? toBinary(ReportBoundaryLogsRequestSchema, request);
+}
+
 interface Row {
   id: number;
+  lane: number;
   request: Buffer;
 }
 
@@ -46,7 +61,9 @@ interface Row {
  * delivered garbled. Only a power loss or kernel crash may lose the batches
  * of the last moments, because WAL commits are not fsynced one by one (a
  * checkpoint fsyncs). Row ids order the batches; `prepend` uses ids below the
- * current head so a batch whose forward failed goes back in front.
+ * current head so a batch whose forward failed goes back in front. Each batch
+ * also keeps the lane (connection) it arrived on; opening the spool resets
+ * them all to UNKNOWN_LANE, since connections do not outlive the process.
  */
 export class Spool {
   private readonly db: Database.Database;
@@ -71,11 +88,17 @@ export class Spool {
         CREATE TABLE IF NOT EXISTS batches (
           id INTEGER PRIMARY KEY,
           spooled_at INTEGER NOT NULL,
-          request BLOB NOT NULL
+          request BLOB NOT NULL,
+          lane INTEGER NOT NULL DEFAULT 0
         )`);
-      this.insertAt = this.db.prepare("INSERT INTO batches (id, spooled_at, request) VALUES (?, ?, ?)");
-      this.insertTail = this.db.prepare("INSERT INTO batches (spooled_at, request) VALUES (?, ?)");
-      this.selectHead = this.db.prepare("SELECT id, request FROM batches ORDER BY id LIMIT ?");
+      const columns = this.db.prepare("SELECT name FROM pragma_table_info('batches')").all() as { name: string }[];
+      if (!columns.some((c) => c.name === "lane")) {
+        this.db.exec("ALTER TABLE batches ADD COLUMN lane INTEGER NOT NULL DEFAULT 0");
+      }
+      this.db.prepare("UPDATE batches SET lane = ? WHERE lane != ?").run(UNKNOWN_LANE, UNKNOWN_LANE);
+      this.insertAt = this.db.prepare("INSERT INTO batches (id, spooled_at, request, lane) VALUES (?, ?, ?, ?)");
+      this.insertTail = this.db.prepare("INSERT INTO batches (spooled_at, request, lane) VALUES (?, ?, ?)");
+      this.selectHead = this.db.prepare("SELECT id, lane, request FROM batches ORDER BY id LIMIT ?");
       this.selectOldest = this.db.prepare("SELECT MIN(spooled_at) AS t FROM batches");
       this.deleteOne = this.db.prepare("DELETE FROM batches WHERE id = ?");
       const totals = this.db
@@ -124,19 +147,20 @@ export class Spool {
   }
 
   /**
-   * Appends batches at the tail, oldest first, in one transaction. Stops at
-   * the first that would take the spool past its byte bound and returns the
-   * batches that did not fit.
+   * Appends batches at the tail, oldest first, in one transaction; `lanes`
+   * gives each one's lane (UNKNOWN_LANE when absent). Stops at the first that
+   * would take the spool past its byte bound and returns the batches that did
+   * not fit.
    */
-  append(requests: readonly ReportBoundaryLogsRequest[]): ReportBoundaryLogsRequest[] {
-    const encoded = requests.map((r) => toBinary(ReportBoundaryLogsRequestSchema, r));
+  append(requests: readonly ReportBoundaryLogsRequest[], lanes?: readonly number[]): ReportBoundaryLogsRequest[] {
+    const encoded = requests.map(encode);
     let fits = 0;
     let bytes = this.size;
     while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
     if (fits > 0) {
       const at = this.now();
       this.db.transaction(() => {
-        for (let i = 0; i < fits; i++) this.insertTail.run(at, encoded[i]);
+        for (let i = 0; i < fits; i++) this.insertTail.run(at, encoded[i], lanes?.[i] ?? UNKNOWN_LANE);
       })();
       this.count += fits;
       this.size = bytes;
@@ -145,11 +169,11 @@ export class Spool {
   }
 
   /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
-  prepend(request: ReportBoundaryLogsRequest): boolean {
-    const bytes = toBinary(ReportBoundaryLogsRequestSchema, request);
+  prepend(request: ReportBoundaryLogsRequest, lane = UNKNOWN_LANE): boolean {
+    const bytes = encode(request);
     if (this.size + bytes.length > this.maxBytes) return false;
     const head = this.selectHead.get(1) as Row | undefined;
-    this.insertAt.run((head?.id ?? 1) - 1, this.now(), bytes);
+    this.insertAt.run((head?.id ?? 1) - 1, this.now(), bytes, lane);
     this.count += 1;
     this.size += bytes.length;
     return true;
@@ -160,7 +184,8 @@ export class Spool {
     const rows = this.selectHead.all(limit) as Row[];
     return rows.map((r) => ({
       id: r.id,
-      request: fromBinary(ReportBoundaryLogsRequestSchema, r.request),
+      lane: r.lane,
+      request: rememberEncoding(fromBinary(ReportBoundaryLogsRequestSchema, r.request), r.request),
       bytes: r.request.length,
     }));
   }

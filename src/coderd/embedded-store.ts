@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
+import { knownEncoding } from "./in-process-transport.js";
 import {
   ReportBoundaryLogsRequestSchema,
   UpdateAppStatusRequestSchema,
@@ -32,6 +33,14 @@ export interface StoredSubAgent {
   createdAt: string;
 }
 
+/** A boundary-log batch waiting for the next group commit. */
+interface PendingBatch {
+  req: ReportBoundaryLogsRequest;
+  bytes: Uint8Array;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 interface Events {
   appStatus: [UpdateAppStatusRequest];
   boundaryLogs: [ReportBoundaryLogsRequest];
@@ -59,6 +68,8 @@ export class EmbeddedStore extends EventEmitter<Events> {
   private inserts = 0;
   private readonly insertStatus: Database.Statement;
   private readonly insertBatch: Database.Statement;
+  private readonly insertBatches: (group: readonly PendingBatch[], at: string) => void;
+  private pending: PendingBatch[] = [];
 
   constructor(file: string, opts: { readonly?: boolean } = {}) {
     super();
@@ -93,6 +104,9 @@ export class EmbeddedStore extends EventEmitter<Events> {
     this.insertBatch = this.db.prepare(
       "INSERT INTO boundary_log_batches (received_at, log_count, request) VALUES (?, ?, ?)",
     );
+    this.insertBatches = this.db.transaction((group: readonly PendingBatch[], at: string) => {
+      for (const batch of group) this.insertBatch.run(at, batch.req.logs.length, batch.bytes);
+    });
   }
 
   /** Opens the store of a data dir. */
@@ -102,14 +116,28 @@ export class EmbeddedStore extends EventEmitter<Events> {
 
   addAppStatus(req: UpdateAppStatusRequest): void {
     this.insertStatus.run(new Date().toISOString(), toBinary(UpdateAppStatusRequestSchema, req));
-    this.pruneSometimes();
+    this.pruneSometimes(1);
     this.emit("appStatus", req);
   }
 
+  /** Stores one boundary-log batch in its own transaction. */
   addBoundaryLogs(req: ReportBoundaryLogsRequest): void {
-    this.insertBatch.run(new Date().toISOString(), req.logs.length, toBinary(ReportBoundaryLogsRequestSchema, req));
-    this.pruneSometimes();
+    this.insertBatch.run(new Date().toISOString(), req.logs.length, boundaryLogBytes(req));
+    this.pruneSometimes(1);
     this.emit("boundaryLogs", req);
+  }
+
+  /**
+   * Stores one boundary-log batch with every other batch handed in during
+   * the same event-loop turn, in one transaction (group commit), and
+   * resolves once that transaction has committed; rejects if it failed, in
+   * which case none of the group was stored. Batches are stored in call order.
+   */
+  commitBoundaryLogs(req: ReportBoundaryLogsRequest): Promise<void> {
+    const bytes = boundaryLogBytes(req);
+    return new Promise((resolve, reject) => {
+      if (this.pending.push({ req, bytes, resolve, reject }) === 1) queueMicrotask(() => this.commitPending());
+    });
   }
 
   appStatuses(): UpdateAppStatusRequest[] {
@@ -170,12 +198,31 @@ export class EmbeddedStore extends EventEmitter<Events> {
     this.db.prepare("DELETE FROM sub_agents WHERE id = ?").run(id);
   }
 
+  /** Commits batches still waiting for their group commit, then closes the database. */
   close(): void {
+    this.commitPending();
     this.db.close();
   }
 
-  private pruneSometimes(): void {
-    if (++this.inserts % PRUNE_EVERY !== 0) return;
+  private commitPending(): void {
+    const group = this.pending;
+    if (group.length === 0) return;
+    this.pending = [];
+    try {
+      this.insertBatches(group, new Date().toISOString());
+    } catch (err) {
+      for (const batch of group) batch.reject(err);
+      return;
+    }
+    this.pruneSometimes(group.length);
+    for (const batch of group) batch.resolve();
+    for (const batch of group) this.emit("boundaryLogs", batch.req);
+  }
+
+  private pruneSometimes(inserted: number): void {
+    const before = Math.floor(this.inserts / PRUNE_EVERY);
+    this.inserts += inserted;
+    if (Math.floor(this.inserts / PRUNE_EVERY) === before) return;
     this.db
       .prepare("DELETE FROM app_statuses WHERE id <= (SELECT MAX(id) FROM app_statuses) - ?")
       .run(MAX_APP_STATUSES);
@@ -183,6 +230,11 @@ export class EmbeddedStore extends EventEmitter<Events> {
       .prepare("DELETE FROM boundary_log_batches WHERE id <= (SELECT MAX(id) FROM boundary_log_batches) - ?")
       .run(MAX_BOUNDARY_BATCHES);
   }
+}
+
+/** A batch's wire bytes: those it arrived as when known, else its encoding. */
+function boundaryLogBytes(req: ReportBoundaryLogsRequest): Uint8Array {
+  return knownEncoding(req) ?? toBinary(ReportBoundaryLogsRequestSchema, req);
 }
 
 interface SubAgentRow {

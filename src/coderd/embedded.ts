@@ -74,8 +74,9 @@ export function embeddedAgentService(store: EmbeddedStore | (() => EmbeddedStore
       return {};
     },
 
-    reportBoundaryLogs(req) {
-      current().addBoundaryLogs(req);
+    async reportBoundaryLogs(req) {
+      // Resolves only after the batch's group commit: nothing is acknowledged unstored.
+      await current().commitBoundaryLogs(req);
       return {};
     },
 

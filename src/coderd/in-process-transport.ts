@@ -6,6 +6,7 @@ import {
   type DescMethodUnary,
   type DescService,
   type MessageInitShape,
+  type MessageShape,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -18,11 +19,37 @@ import {
 
 type UnaryHandler = (request: unknown, context: ReturnType<typeof createHandlerContext>) => unknown;
 
+/** Messages whose exact wire bytes are known, so crossing the transport need not encode them again. */
+const encodings = new WeakMap<object, Uint8Array>();
+
+/**
+ * Records that `message` is exactly what `bytes` decode to, so the in-process
+ * transport (and a store keeping requests as bytes) can use those bytes
+ * instead of encoding the message again. Only for messages that are not
+ * changed afterwards: a later change would not be seen in the bytes.
+ */
+export function rememberEncoding<T extends object>(message: T, bytes: Uint8Array): T {
+  encodings.set(message, bytes);
+  return message;
+}
+
+/** The bytes recorded for `message` by rememberEncoding, if any. */
+export function knownEncoding(message: object): Uint8Array | undefined {
+  return encodings.get(message);
+}
+
+/** Decodes `bytes` into a fresh message that remembers them. */
+function decodeRemembering<T extends DescMessage>(schema: T, bytes: Uint8Array): MessageShape<T> {
+  return rememberEncoding(fromBinary(schema, bytes), bytes);
+}
+
 /**
  * A Connect Transport that calls a service implementation in this process.
  * Messages cross it as bytes (encoded, then decoded), so a caller and the
  * implementation never share objects and everything sent is encodable, as on
- * a real wire. Only unary methods are served.
+ * a real wire. A request whose bytes are known (rememberEncoding) is not
+ * encoded again, and the decoded copy the implementation receives remembers
+ * those bytes. Only unary methods are served.
  */
 export function createInProcessTransport<S extends DescService>(
   service: S,
@@ -41,7 +68,8 @@ export function createInProcessTransport<S extends DescService>(
       if (method.parent.typeName !== service.typeName || !handler) {
         throw new ConnectError(`${method.parent.typeName}.${method.name} is not implemented`, Code.Unimplemented);
       }
-      const request = fromBinary(method.input, toBinary(method.input, create(method.input, input)));
+      const message = create(method.input, input);
+      const request = decodeRemembering(method.input, knownEncoding(message) ?? toBinary(method.input, message));
       const context = createHandlerContext({
         service,
         method,
@@ -57,14 +85,17 @@ export function createInProcessTransport<S extends DescService>(
         output = (await handler(request, context)) as MessageInitShape<O>;
       } catch (err) {
         throw ConnectError.from(err);
+      } finally {
+        // The call is over, as when a server finishes a request: this stops
+        // the deadline timer and ends the handler's signal.
+        context.abort();
       }
-      const message = fromBinary(method.output, toBinary(method.output, create(method.output, output)));
       return {
         stream: false,
         service,
         method,
         header: context.responseHeader,
-        message,
+        message: fromBinary(method.output, toBinary(method.output, create(method.output, output))),
         trailer: context.responseTrailer,
       };
     },
