@@ -16,7 +16,7 @@ import { embeddedAgentService } from "./embedded.js";
 import { EmbeddedStore } from "./embedded-store.js";
 import { AGENT_RPC_PATH, CURRENT_MAJOR, CURRENT_MINOR, SESSION_TOKEN_HEADER } from "./rpc-endpoint.js";
 import { websocketStream, WS_MAX_PAYLOAD } from "./websocket-stream.js";
-import { YamuxSession } from "./yamux/session.js";
+import { KEEPALIVE_INTERVAL_MS, YamuxSession } from "./yamux/session.js";
 
 type Handler = (request: unknown, context: HandlerContext) => unknown;
 
@@ -70,7 +70,7 @@ export interface CoderdPeerOptions {
   dataDir?: string;
   /** Where connections, requests and every call are logged; silent when absent. */
   log?: Logger;
-  /** yamux keepalive interval of the peer's sessions (0 = off, the default). */
+  /** yamux keepalive interval of the peer's sessions (default 30 s, as coderd's yamux.Server(nil); 0 = off). */
   keepAliveIntervalMs?: number;
   /** Serve this Agent implementation instead of the embedded one (e.g. an in-memory one for benchmarks). */
   service?: Partial<ServiceImpl<typeof AgentService>>;
@@ -329,7 +329,7 @@ export class CoderdPeer extends EventEmitter<Events> {
     drpc.register(AgentService, this.service(info.role));
     const session = new YamuxSession(websocketStream(ws), {
       client: false,
-      keepAliveIntervalMs: this.opts.keepAliveIntervalMs ?? 0,
+      keepAliveIntervalMs: this.opts.keepAliveIntervalMs ?? KEEPALIVE_INTERVAL_MS,
       onStream: (stream) => {
         stream.on("error", () => undefined);
         void drpc.serve(stream);
