@@ -131,8 +131,10 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     setMaxListeners(0, this.stopping.signal);
   }
 
-  /** Nothing to start: processes are spawned on request. */
-  async start(): Promise<void> {}
+  /** Removes FIFO directories a killed agentd left behind; processes are spawned on request. */
+  async start(): Promise<void> {
+    await this.fifos.sweepStale();
+  }
 
   /** Kills every process group and waits for them (see close). */
   async stop(): Promise<void> {

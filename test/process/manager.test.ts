@@ -136,7 +136,7 @@ describe("process manager: spawning and output", () => {
 });
 
 describe("process manager: without FIFOs (no mkfifo)", () => {
-  const noFifos = () => manager({ fifos: new FifoPool(createLogger("silent"), 4, "/nonexistent/mkfifo") });
+  const noFifos = () => manager({ fifos: new FifoPool(createLogger("silent"), { size: 4, mkfifo: "/nonexistent/mkfifo" }) });
 
   it("still captures both streams in order, syntax errors and exit codes", async () => {
     const m = noFifos();
