@@ -147,8 +147,12 @@ export class ManagedProcess {
    * READ_BUFFER.
    */
   private spawnFifo(spec: SpawnSpec, fifo: string, pool: FifoPool): Spawned {
-    const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const fds = openFifo(fifo);
+    if (!fds) {
+      pool.release(fifo, false);
+      return this.spawnPipe(spec);
+    }
+    const [readFd, writeFd] = fds;
     let reusable = true;
     // The Socket constructor takes `onread` as connect() does; the typings list it only there.
     const opts: net.SocketConstructorOpts & { onread: net.OnReadOpts } = {
@@ -362,6 +366,24 @@ function killGroup(pid: number, signal: NodeJS.Signals, leaderRunning = true): v
     } catch (err) {
       if (errnoCode(err) !== "ESRCH") throw err;
     }
+  }
+}
+
+/**
+ * Opens both ends of a FIFO: the read end first and without blocking, so
+ * the write end (which blocks until a reader exists) opens at once. The
+ * write end stays blocking, as the child's stdout must be. Undefined when
+ * the path is gone or is not a FIFO (the caller then uses plain pipes).
+ */
+function openFifo(fifo: string): [number, number] | undefined {
+  let readFd: number | undefined;
+  try {
+    readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(readFd).isFIFO()) throw new Error(`${fifo} is not a FIFO`);
+    return [readFd, fs.openSync(fifo, fs.constants.O_WRONLY)];
+  } catch {
+    if (readFd !== undefined) fs.closeSync(readFd);
+    return undefined;
   }
 }
 
