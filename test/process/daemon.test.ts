@@ -62,6 +62,44 @@ describe("running-process limit", () => {
   });
 });
 
+/** How many file descriptors `pid` has open. */
+function openFds(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Runs `count` processes to completion, `parallel` at a time, failing on any lost output. */
+async function runMany(api: ProcessApi, count: number, parallel: number, extra: object = {}): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const r = await api.run(`echo run-${i}`, extra);
+      if (r.exit_code !== 0 || !r.output.includes(`run-${i}`)) throw new Error(`run ${i}: ${JSON.stringify(r)}`);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+}
+
+describe("file descriptors", () => {
+  it("returns to its start level after 2000 short processes", async () => {
+    const agentd = await daemon();
+    const api = new ProcessApi(agentd);
+    await runMany(api, 50, 8);
+    const start = openFds(agentd.proc.pid!);
+    await runMany(api, 2000, 8);
+    await waitUntil(() => openFds(agentd.proc.pid!) <= start, `the open fd count to return to ${start}`);
+  });
+
+  it("returns to its start level after pty processes", async () => {
+    const agentd = await daemon();
+    const api = new ProcessApi(agentd);
+    await runMany(api, 5, 4, { pty: true });
+    const start = openFds(agentd.proc.pid!);
+    await runMany(api, 100, 4, { pty: true });
+    await waitUntil(() => openFds(agentd.proc.pid!) <= start, `the open fd count to return to ${start}`);
+  });
+});
+
 describe("shutdown", () => {
   it("kills every process group, grandchildren included, on SIGTERM", async () => {
     const agentd = await startAgentd();
