@@ -109,6 +109,7 @@ export class ManagedProcess {
   /** Resolves once the process exited and its output is complete. */
   readonly exited: Promise<void>;
   private resolveExited!: () => void;
+  private readonly exitWatchers = new Set<() => void>();
   private readonly followers = new Set<FollowQueue>();
   private timedOut = false;
   private killedBySignal = false;
@@ -294,6 +295,22 @@ export class ManagedProcess {
     this.followers.clear();
     this.hooks.onExit(this, this.outcome(exitCode));
     this.resolveExited();
+    for (const watcher of this.exitWatchers) watcher();
+    this.exitWatchers.clear();
+  }
+
+  /**
+   * Calls `cb` once the process exited and its output is complete (at once
+   * when it already has). The returned function unregisters it, so a
+   * watcher that gives up keeps nothing alive.
+   */
+  whenExited(cb: () => void): () => void {
+    if (!this.running) {
+      cb();
+      return () => {};
+    }
+    this.exitWatchers.add(cb);
+    return () => this.exitWatchers.delete(cb);
   }
 
   private outcome(exitCode: number): ExitOutcome {

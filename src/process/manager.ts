@@ -307,9 +307,10 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
   async output(id: string, scope: ChatScope, opts: { wait?: boolean; signal?: AbortSignal } = {}): Promise<OutputSnapshot> {
     const p = this.get(id, scope);
     if (opts.wait && p.running) {
-      const signal = opts.signal ? AbortSignal.any([opts.signal, this.stopping.signal]) : this.stopping.signal;
       this.log.debug({ id }, "output waiting for exit");
-      await waitFor(p.exited, MAX_WAIT_MS, signal);
+      // Both signals are listened to directly: AbortSignal.any over the
+      // long-lived stopping signal keeps every combined signal alive in Node 20.
+      await waitFor((done) => p.whenExited(done), MAX_WAIT_MS, [opts.signal, this.stopping.signal]);
     }
     const running = p.running;
     const exitCode = p.exitCode;
@@ -356,7 +357,10 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     }
     for (const p of all) p.signalGroup("SIGTERM");
     const allExited = Promise.all(all.map((p) => p.exited));
-    const exitedInGrace = await waitFor(allExited, CLOSE_KILL_GRACE_MS);
+    const exitedInGrace = await waitFor((done) => {
+      void allExited.then(done);
+      return () => {};
+    }, CLOSE_KILL_GRACE_MS);
     // Background children of exited shells may keep a group alive after its leader left.
     for (const p of all) p.signalGroup("SIGKILL");
     if (!exitedInGrace) await allExited;
@@ -396,20 +400,29 @@ function workdirProblem(dir: string): string | undefined {
   }
 }
 
-/** Resolves true when `promise` settled in time, false on timeout or abort. */
-async function waitFor(promise: Promise<unknown>, ms: number, signal?: AbortSignal): Promise<boolean> {
-  if (signal?.aborted) return false;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const cut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-    onAbort = () => resolve(false);
-    signal?.addEventListener("abort", onAbort, { once: true });
+/**
+ * Resolves true when the callback `subscribe` registers runs within `ms`,
+ * false on timeout or when any of `signals` aborts. Whatever way it ends,
+ * the timer, the abort listeners and the subscription are all removed.
+ */
+function waitFor(
+  subscribe: (done: () => void) => () => void,
+  ms: number,
+  signals: (AbortSignal | undefined)[] = [],
+): Promise<boolean> {
+  const listening = signals.filter((s): s is AbortSignal => s !== undefined);
+  if (listening.some((s) => s.aborted)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let unsubscribe = () => {};
+    const end = (settled: boolean) => {
+      clearTimeout(timer);
+      unsubscribe();
+      for (const s of listening) s.removeEventListener("abort", onAbort);
+      resolve(settled);
+    };
+    const onAbort = () => end(false);
+    const timer = setTimeout(() => end(false), ms);
+    for (const s of listening) s.addEventListener("abort", onAbort, { once: true });
+    unsubscribe = subscribe(() => end(true));
   });
-  try {
-    return await Promise.race([promise.then(() => true), cut]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener("abort", onAbort);
-  }
 }

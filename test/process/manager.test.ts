@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { Registry } from "prom-client";
 import type { ChatScope } from "../../src/http/chat.js";
 import { createLogger } from "../../src/log.js";
@@ -336,6 +338,31 @@ describe("process manager: slow followers", () => {
         ["exit", 0, 0],
       ],
     );
+  });
+});
+
+describe("process manager: waiters", () => {
+  it("keeps no memory for waits that ended before the process exited", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    const m = manager();
+    const { id } = await m.startProcess({ command: "sleep 300" }, NO_CHAT);
+    const waits = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const gone = new AbortController();
+        const pending = m.output(id, NO_CHAT, { wait: true, signal: gone.signal });
+        gone.abort();
+        assert.equal((await pending).running, true);
+      }
+    };
+    await waits(1000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await waits(20_000);
+    gc();
+    const grownMiB = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+    assert.ok(grownMiB < 8, `heap grew ${grownMiB.toFixed(1)} MiB over 20000 ended waits`);
+    m.signal(id, NO_CHAT, "kill");
   });
 });
 
