@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import type { GitServerMessage } from "../../src/gitwatch/messages.js";
-import { startAgentd, tempDir } from "../helpers/agentd.js";
-import { initRepo, repoIn, WatchClient, write } from "./helpers.js";
+import { startAgentd } from "../helpers/agentd.js";
+import { freshDirs, initRepo, repoIn, WatchClient, write } from "./helpers.js";
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-function freshDir(): string {
-  const d = fs.realpathSync(tempDir("agentd-gitwatch-e2e-"));
-  dirs.push(d);
-  return d;
-}
+const freshDir = freshDirs("agentd-gitwatch-e2e-");
 
 const hasRepo = (root: string) => (m: GitServerMessage) => repoIn(m, root) !== undefined;
 

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { after } from "node:test";
 import { Registry } from "prom-client";
 import WebSocket from "ws";
 import { DEFAULT_GIT_WATCH_POLL_SECONDS, DEFAULT_MAX_FS_WATCHED_REPOS } from "../../src/config.js";
@@ -8,6 +9,21 @@ import { GitWatch, type GitWatchOptions } from "../../src/gitwatch/gitwatch.js";
 import type { GitServerMessage } from "../../src/gitwatch/messages.js";
 import { HttpServer } from "../../src/http/server.js";
 import { createLogger } from "../../src/log.js";
+import { tempDir } from "../helpers/agentd.js";
+
+/**
+ * A maker of fresh temporary directories (symlinks resolved, so they compare
+ * equal to repository roots); all are removed after the calling file's tests.
+ */
+export function freshDirs(prefix: string): () => string {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  return () => {
+    const d = fs.realpathSync(tempDir(prefix));
+    dirs.push(d);
+    return d;
+  };
+}
 
 /** Runs git in `cwd` and returns stdout. */
 export function git(cwd: string, ...args: string[]): string {

@@ -2,22 +2,14 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { GitRunner } from "../../src/gitwatch/git.js";
 import { RepoScanner, type RepoState, type ScanOutcome } from "../../src/gitwatch/scanner.js";
 import { createLogger } from "../../src/log.js";
-import { tempDir } from "../helpers/agentd.js";
-import { git, initRepo, write } from "./helpers.js";
+import { freshDirs, git, initRepo, write } from "./helpers.js";
 
 const scanner = new RepoScanner(new GitRunner(4), createLogger("silent"));
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-
-function freshDir(): string {
-  const d = fs.realpathSync(tempDir("agentd-gitwatch-"));
-  dirs.push(d);
-  return d;
-}
+const freshDir = freshDirs("agentd-gitwatch-");
 
 function ok(outcome: ScanOutcome): RepoState {
   assert.equal(outcome.kind, "ok", JSON.stringify(outcome));

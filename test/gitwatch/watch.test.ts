@@ -7,16 +7,9 @@ import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { GitWatchService } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
 import type { GitServerMessage } from "../../src/gitwatch/messages.js";
-import { tempDir } from "../helpers/agentd.js";
-import { git, initRepo, repoIn, startWatchServer, WatchClient, write, type WatchServer } from "./helpers.js";
+import { freshDirs, git, initRepo, repoIn, startWatchServer, WatchClient, write, type WatchServer } from "./helpers.js";
 
-const dirs: string[] = [];
-function freshDir(): string {
-  const d = fs.realpathSync(tempDir("agentd-gitwatch-"));
-  dirs.push(d);
-  return d;
-}
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const freshDir = freshDirs("agentd-gitwatch-");
 
 const isChanges = (m: GitServerMessage) => m.type === "changes";
 const scannedNs = (m: GitServerMessage) => {
@@ -75,11 +68,7 @@ describe("git watch WebSocket", () => {
   });
 
   it("sends a heartbeat when nothing changed and the changed repository when something did", async () => {
-    const root = initRepo(path.join(freshDir(), "hb"));
-    const chat = randomUUID();
-    server.gitwatch.pathStore.addPaths([chat], [root]);
-    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-    await client.next(isChanges);
+    const { root, client } = await watchNewRepo(server, "hb");
     let seen = client.messages.length;
     client.send({ type: "refresh" });
     const heartbeat = await client.next(isChanges, { from: seen });
@@ -99,11 +88,7 @@ describe("git watch WebSocket", () => {
   });
 
   it("reports branch and origin changes", async () => {
-    const root = initRepo(path.join(freshDir(), "br"));
-    const chat = randomUUID();
-    server.gitwatch.pathStore.addPaths([chat], [root]);
-    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-    await client.next(isChanges);
+    const { root, client } = await watchNewRepo(server, "br");
     let seen = client.messages.length;
     git(root, "checkout", "-q", "-b", "feature");
     client.send({ type: "refresh" });
@@ -117,11 +102,7 @@ describe("git watch WebSocket", () => {
   });
 
   it("keeps scans at least one second apart, measured from scan starts", async () => {
-    const root = initRepo(path.join(freshDir(), "rl"));
-    const chat = randomUUID();
-    server.gitwatch.pathStore.addPaths([chat], [root]);
-    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-    await client.next(isChanges);
+    const { client } = await watchNewRepo(server, "rl");
     for (let i = 0; i < 5; i++) client.send({ type: "refresh" });
     await client.next(isChanges, { from: 1 });
     client.send({ type: "refresh" });
@@ -153,11 +134,7 @@ describe("git watch WebSocket", () => {
   });
 
   it("keeps a repository whose scan fails for another reason (corrupt HEAD) and reports it once it recovers", async () => {
-    const root = initRepo(path.join(freshDir(), "transient"));
-    const chat = randomUUID();
-    server.gitwatch.pathStore.addPaths([chat], [root]);
-    const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-    await client.next((m) => repoIn(m, root) !== undefined);
+    const { root, client } = await watchNewRepo(server, "transient");
     const head = path.join(root, ".git", "HEAD");
     const good = fs.readFileSync(head);
     fs.writeFileSync(head, "corrupt");
@@ -198,14 +175,7 @@ describe("git watch WebSocket", () => {
     const chat = randomUUID();
     server.gitwatch.pathStore.addPaths([chat], [write(plain, "notes.txt", "x"), "relative/path"]);
     const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-    client.send({ type: "refresh" });
-    client.send({ type: "marker" });
-    await client.next((m) => m.type === "error");
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(
-      client.messages.map((m) => m.type),
-      ["error"],
-    );
+    await assertSilentAfterRefresh(client);
     client.close();
   });
 
@@ -231,13 +201,7 @@ describe("git watch WebSocket", () => {
 
   it("accepts a connection without a valid chat_id but never watches anything", async () => {
     const client = await WatchClient.connect(server.url, "?chat_id=nope");
-    client.send({ type: "refresh" });
-    client.send({ type: "bogus" });
-    await client.next((m) => m.type === "error");
-    assert.deepEqual(
-      client.messages.map((m) => m.type),
-      ["error"],
-    );
+    await assertSilentAfterRefresh(client);
     client.close();
   });
 
@@ -317,11 +281,7 @@ describe("git watch triggers beyond refresh", () => {
   it("scans on the fallback poll", async () => {
     const server = await startWatchServer({ pollIntervalMs: 300 });
     try {
-      const root = initRepo(path.join(freshDir(), "poll"));
-      const chat = randomUUID();
-      server.gitwatch.pathStore.addPaths([chat], [root]);
-      const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-      await client.next(isChanges);
+      const { client } = await watchNewRepo(server, "poll");
       await client.next(isChanges, { from: 1 });
       client.close();
     } finally {
@@ -416,9 +376,7 @@ describe("git watch keep-alive", () => {
       await server.close();
     }
   });
-});
 
-describe("git watch keep-alive with a slow peer", () => {
   it("keeps a peer whose pongs arrive after the next ping interval but within the pong timeout", async () => {
     const server = await startWatchServer({ keepAlive: { pingIntervalMs: 100, pongTimeoutMs: 1_000 } });
     try {
@@ -446,14 +404,7 @@ describe("git watch without git installed", () => {
       const chat = randomUUID();
       server.gitwatch.pathStore.addPaths([chat], [root]);
       const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
-      client.send({ type: "refresh" });
-      client.send({ type: "marker" });
-      await client.next((m) => m.type === "error");
-      await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(
-        client.messages.map((m) => m.type),
-        ["error"],
-      );
+      await assertSilentAfterRefresh(client);
       client.close();
     } finally {
       await server.close();
@@ -480,6 +431,31 @@ describe("git watch across a restart", () => {
     }
   });
 });
+
+/** A new repository tracked by a new chat, and a socket on that chat that has had its first `changes`. */
+async function watchNewRepo(server: WatchServer, name: string): Promise<{ root: string; client: WatchClient }> {
+  const root = initRepo(path.join(freshDir(), name));
+  const chat = randomUUID();
+  server.gitwatch.pathStore.addPaths([chat], [root]);
+  const client = await WatchClient.connect(server.url, `?chat_id=${chat}`);
+  await client.next(isChanges);
+  return { root, client };
+}
+
+/**
+ * Sends a refresh and then an unknown type as a marker, and checks that the
+ * marker's error is all that arrives, also for a while after it.
+ */
+async function assertSilentAfterRefresh(client: WatchClient): Promise<void> {
+  client.send({ type: "refresh" });
+  client.send({ type: "marker" });
+  await client.next((m) => m.type === "error");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(
+    client.messages.map((m) => m.type),
+    ["error"],
+  );
+}
 
 async function metricValue(server: WatchServer, name: string): Promise<number | undefined> {
   const text = await server.registry.getSingleMetricAsString(name);
