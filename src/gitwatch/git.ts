@@ -52,8 +52,6 @@ export interface GitOptions {
   input?: Buffer | string;
   /** Receives stdout as it streams instead of collecting it. */
   onStdout?: (chunk: Buffer) => void;
-  /** Collected stdout beyond this is dropped and `truncated` set. */
-  maxStdoutBytes?: number;
 }
 
 /** git could not be started (not installed, or not on PATH). */
@@ -122,14 +120,10 @@ function runGit(binary: string, args: string[], opts: GitOptions): Promise<GitRe
       signal: opts.signal,
     });
     const out: Buffer[] = [];
-    let outBytes = 0;
     let stderr = "";
-    const limit = opts.maxStdoutBytes ?? Infinity;
     child.stdout!.on("data", (chunk: Buffer) => {
-      if (opts.onStdout) return opts.onStdout(chunk);
-      if (outBytes + chunk.length > limit) chunk = chunk.subarray(0, Math.max(0, limit - outBytes));
-      outBytes += chunk.length;
-      if (chunk.length > 0) out.push(chunk);
+      if (opts.onStdout) opts.onStdout(chunk);
+      else out.push(chunk);
     });
     child.stderr!.setEncoding("utf8").on("data", (s: string) => {
       if (stderr.length < MAX_STDERR_BYTES) stderr += s;
