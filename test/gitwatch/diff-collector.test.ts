@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { DiffCollector, MAX_FILE_DIFF_BYTES, unquote } from "../../src/gitwatch/diff-collector.js";
 import { humanizeIBytes } from "../../src/gitwatch/humanize.js";
+import { formatRfc3339Nano } from "../../src/gitwatch/rfc3339.js";
 
 const DIFF = [
   "diff --git a/a.txt b/a.txt\nindex 1..2 100644\n--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-old\n+new\n",
@@ -58,6 +59,20 @@ describe("helpers", () => {
     assert.equal(unquote('"a/\\303\\274ber \\"q\\" \\\\ \\t"'), 'a/über "q" \\ \t');
     assert.equal(unquote("plain"), "plain");
     assert.equal(unquote('"broken'), undefined);
+  });
+
+  it("prints scanned_at as Go's RFC3339Nano: UTC, trailing zeros of the fraction trimmed", () => {
+    const second = BigInt(Date.UTC(2026, 2, 3, 10, 0, 1)) * 1_000_000n;
+    assert.deepEqual(
+      [0n, 1n, 120_000_000n, 123_456_789n, 100_000n].map((ns) => formatRfc3339Nano(second + ns)),
+      [
+        "2026-03-03T10:00:01Z",
+        "2026-03-03T10:00:01.000000001Z",
+        "2026-03-03T10:00:01.12Z",
+        "2026-03-03T10:00:01.123456789Z",
+        "2026-03-03T10:00:01.0001Z",
+      ],
+    );
   });
 
   it("prints sizes as Go's humanize.IBytes", () => {
