@@ -101,10 +101,13 @@ describe("git watch WebSocket", () => {
     client.close();
   });
 
-  it("keeps scans at least one second apart, measured from scan starts", async () => {
+  it("keeps scans at least one second apart, measured from scan starts, and coalesces requests meanwhile", async () => {
     const { client } = await watchNewRepo(server, "rl");
     for (let i = 0; i < 5; i++) client.send({ type: "refresh" });
     await client.next(isChanges, { from: 1 });
+    // Five refreshes inside one cooldown are one scan: no second scan follows a cooldown later.
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(client.messages.filter(isChanges).length, 2);
     client.send({ type: "refresh" });
     await client.next(isChanges, { from: 2 });
     const stamps = client.messages.filter(isChanges).map(scannedNs);
