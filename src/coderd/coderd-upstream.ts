@@ -1,5 +1,4 @@
 import type { IncomingMessage } from "node:http";
-import type { Socket } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { WebSocket } from "ws";
@@ -215,7 +214,6 @@ export class CoderdUpstream implements Upstream {
   }
 
   private onOpen(ws: WebSocket): void {
-    (ws as unknown as { _socket?: Socket })._socket?.setNoDelay(true);
     const session = new YamuxSession(websocketStream(ws), {
       client: true,
       keepAliveIntervalMs: this.opts.keepAliveIntervalMs ?? KEEPALIVE_INTERVAL_MS,

@@ -324,7 +324,6 @@ export class CoderdPeer extends EventEmitter<Events> {
       return;
     }
     const socket = req.socket as Socket;
-    socket.setNoDelay(true);
     const drpc = new DrpcServer(this.opts.log ? { log: this.opts.log } : {});
     drpc.register(AgentService, this.service(info.role));
     const session = new YamuxSession(websocketStream(ws), {
