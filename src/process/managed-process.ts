@@ -37,20 +37,10 @@ const READ_BUFFER = Buffer.allocUnsafe(READ_CHUNK_BYTES);
 const MERGE_STDERR_PREFIX = "exec 2>&1; ";
 
 /**
- * How long the session leader of a pty outlives the command. On Linux, the
- * last output of a pty whose session leader has exited can be lost before
- * the master side reads it (node-pty issues #72, #85, #726); keeping the
- * session open briefly lets that output drain.
+ * node-pty's unix terminal, whose `ptsName` (the slave device) the public
+ * typings leave out.
  */
-export const PTY_DRAIN_MS = 100;
-
-/**
- * The pty session leader: runs the command as `sh -c <command>` (passed as
- * `$0`), waits PTY_DRAIN_MS, then exits with the command's status. Signals
- * agentd sends reach both (same process group); a command killed by a
- * signal from elsewhere reports 128+N, as a shell does.
- */
-const PTY_WRAPPER = `sh -c "$0"; s=$?; sleep ${PTY_DRAIN_MS / 1000}; exit $s`;
+type UnixPty = IPty & { readonly ptsName?: string };
 
 const requireNative = createRequire(import.meta.url);
 
@@ -253,9 +243,19 @@ export class ManagedProcess {
     });
   }
 
+  /**
+   * `sh -c <command>` as the session leader of a new pseudo-terminal, so its
+   * exit status and the signal that killed it reach agentd directly. On
+   * Linux, the last output of a pty whose every slave descriptor closed can
+   * be lost before the master reads it (node-pty issues #72, #85, #726), so
+   * agentd holds a slave descriptor of its own until node-pty reported the
+   * exit. With the slave still open, node-pty keeps reading the master for
+   * its socket timeout (200 ms) before it reports the exit, so a pty
+   * process's exit shows about that much later.
+   */
   private spawnPty(spec: SpawnSpec): Spawned {
     const pty = requireNative("node-pty") as typeof import("node-pty");
-    const term: IPty = pty.spawn("sh", ["-c", PTY_WRAPPER, spec.command], {
+    const term: UnixPty = pty.spawn("sh", ["-c", spec.command], {
       name: spec.env.TERM || "xterm",
       cols: PTY_COLS,
       rows: PTY_ROWS,
@@ -267,7 +267,9 @@ export class ManagedProcess {
       const chunk = typeof data === "string" ? Buffer.from(data) : data;
       this.capture(chunk, chunk.length);
     });
+    const slave = holdSlave(term);
     term.onExit(({ exitCode, signal }) => {
+      if (slave !== undefined) fs.closeSync(slave);
       this.killedBySignal = Boolean(signal);
       this.finish(signal ? -1 : exitCode);
     });
@@ -400,6 +402,20 @@ function openFifo(fifo: string): [number, number] | undefined {
     return [readFd, fs.openSync(fifo, fs.constants.O_WRONLY)];
   } catch {
     if (readFd !== undefined) fs.closeSync(readFd);
+    return undefined;
+  }
+}
+
+/**
+ * Opens the pty's slave side without making it agentd's controlling
+ * terminal; undefined when it cannot be opened (output then drains as
+ * node-pty alone manages).
+ */
+function holdSlave(term: UnixPty): number | undefined {
+  if (!term.ptsName) return undefined;
+  try {
+    return fs.openSync(term.ptsName, fs.constants.O_RDWR | fs.constants.O_NOCTTY | fs.constants.O_NONBLOCK);
+  } catch {
     return undefined;
   }
 }

@@ -280,6 +280,22 @@ describe("process manager: extras", () => {
     }
   });
 
+  it("reports -1 for a pty command killed by a signal it did not get from agentd", async () => {
+    const m = manager();
+    assert.equal((await run(m, "kill -9 $$", { pty: true })).exitCode, -1);
+    assert.equal((await run(m, "kill -TERM $$", { pty: true })).exitCode, -1);
+    assert.equal((await run(m, "exit 137", { pty: true })).exitCode, 137);
+  });
+
+  it("keeps the last output of 100 pty processes that exit right after writing", async () => {
+    const m = manager();
+    for (let i = 0; i < 100; i++) {
+      const r = await run(m, i % 2 ? "seq 1 20000" : "printf 'a%.0s' $(seq 1 1500); echo END", { pty: true });
+      const end = i % 2 ? "19999\r\n20000\r\n" : "aaaEND\r\n";
+      assert.ok(r.output.endsWith(end), `run ${i} ended with ${JSON.stringify(r.output.slice(-20))}`);
+    }
+  });
+
   it("delivers signals to a pty process group", async () => {
     const m = manager();
     const { id } = await m.startProcess({ command: "sleep 300", pty: true }, NO_CHAT);
