@@ -174,6 +174,20 @@ describe("repository scan", () => {
     }
   });
 
+  it("matches the raw pipeline for a dirty submodule and leaves out an untracked nested repository", async () => {
+    const base = freshDir();
+    initRepo(path.join(base, "lib"), { "lib.txt": "lib\n" });
+    const root = initRepo(path.join(base, "app"));
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "-q", "../lib", "lib");
+    git(root, "commit", "-q", "-m", "submodule");
+    write(root, "lib/lib.txt", "changed\n");
+    initRepo(path.join(root, "nested"), { "inner.txt": "inner\n" });
+    const diff = ok(await scanner.scan(root)).unifiedDiff;
+    assert.equal(diff, rawPipeline(root));
+    assert.match(diff, /^\+Subproject commit [0-9a-f]{40}-dirty$/m);
+    assert.doesNotMatch(diff, /inner/);
+  });
+
   it("follows the repository's diff.renames setting, as Coder's plain `git diff HEAD` does", async () => {
     const root = initRepo(path.join(freshDir(), "r"), { "before.txt": "same content\n".repeat(20) });
     git(root, "mv", "before.txt", "after.txt");
