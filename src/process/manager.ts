@@ -158,11 +158,17 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
         `at most ${this.opts.maxProcesses} processes may run at once (--max-processes); wait for one to exit or signal one`,
       );
     }
+    // Checked in the order Go's exec.Cmd.Start meets them: environment, working directory, arguments.
+    const env = this.env(req, scope);
+    if (Object.entries(env).some(([k, v]) => k.includes("\0") || v.includes("\0"))) {
+      throw this.startFailed("spawn", "start process: exec: environment variable contains NUL");
+    }
     const cwd = req.workdir || this.defaultWorkdir();
     if (req.workdir) {
       const problem = workdirProblem(req.workdir);
       if (problem) throw this.startFailed("spawn", `start process: chdir ${req.workdir}: ${problem}`);
     }
+    if (req.command.includes("\0")) throw this.startFailed("spawn", "start process: fork/exec sh: invalid argument");
     const meta: ProcessMeta = {
       command: req.command,
       workdir: cwd ?? "",
@@ -173,8 +179,14 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
       ancestorChatIds: scope.ancestorChatIds,
       clientToken: token,
     };
-    const spec = { command: req.command, cwd, env: this.env(req, scope), pty: meta.pty, fifos: this.fifos };
-    const proc = new ManagedProcess(meta, spec, this.hooks, this.now);
+    const spec = { command: req.command, cwd, env, pty: meta.pty, fifos: this.fifos };
+    let proc: ManagedProcess;
+    try {
+      proc = new ManagedProcess(meta, spec, this.hooks, this.now);
+    } catch (err) {
+      // node-pty's fork fails by throwing (no pty devices left, say).
+      throw this.startFailed("spawn", `start process: ${errorText(err)}`);
+    }
     if (proc.spawnFailure) {
       const err = await proc.spawnFailure;
       throw this.startFailed("spawn", `start process: ${err.message}`);
@@ -396,6 +408,7 @@ function workdirProblem(dir: string): string | undefined {
     if (code === "ENOENT") return "no such file or directory";
     if (code === "EACCES") return "permission denied";
     if (code === "ENOTDIR") return "not a directory";
+    if (code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE") return "invalid argument";
     return errorText(err);
   }
 }

@@ -99,6 +99,28 @@ describe("POST /start", () => {
   });
 });
 
+describe("NUL bytes in a start request", () => {
+  const failed = (detail: string) => ({ message: "Failed to start process.", detail });
+
+  it("answers Go's environment error for a NUL in an env value, before the workdir is checked", async () => {
+    const r = await api.start({ command: "true", env: { KEY: "a\u0000b" }, workdir: "/nonexistent" });
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.json, failed("start process: exec: environment variable contains NUL"));
+  });
+
+  it("answers Go's exec error for a NUL in the command", async () => {
+    const r = await api.start({ command: "echo a\u0000b" });
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.json, failed("start process: fork/exec sh: invalid argument"));
+  });
+
+  it("answers Go's chdir error for a NUL in the workdir", async () => {
+    const r = await api.start({ command: "true", workdir: "/tmp\u0000x" });
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.json, failed("start process: chdir /tmp\u0000x: invalid argument"));
+  });
+});
+
 describe("request bodies are decoded as Go's json.Decoder does", () => {
   const invalid = (detail: string) => ({ message: "Request body must be valid JSON.", detail });
 
