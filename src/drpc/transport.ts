@@ -24,9 +24,83 @@ function toConnectCode(code: number): Code {
   return code >= 1 && code <= 16 ? (code as Code) : Code.Unknown;
 }
 
+/** What came back for one call, in arrival order: messages, the end (null), or an error. */
+class Replies {
+  private readonly items: (Uint8Array | Error | null)[] = [];
+  private wake: (() => void) | undefined;
+  /** Set while dialing, so that a deadline or abort also ends the wait for the connection. */
+  onFail: ((err: ConnectError) => void) | undefined;
+
+  put(item: Uint8Array | Error | null): void {
+    this.items.push(item);
+    this.wake?.();
+  }
+
+  fail(message: string, code: Code): void {
+    const err = new ConnectError(message, code);
+    this.onFail?.(err);
+    this.put(err);
+  }
+
+  async next(): Promise<Uint8Array | Error | null> {
+    while (this.items.length === 0) await new Promise<void>((r) => (this.wake = r));
+    return this.items.shift() as Uint8Array | Error | null;
+  }
+}
+
+/** Sends Invoke, Message and CloseSend on stream 1 of `conn` and feeds what comes back into `replies`. */
+function send(conn: Duplex, name: string, request: Uint8Array, replies: Replies): void {
+  const reader = new PacketReader();
+  conn.on("data", (chunk: Buffer) => {
+    try {
+      for (const p of reader.push(chunk)) {
+        if (p.streamId !== 1) continue;
+        if (p.kind === Kind.Message) replies.put(p.data);
+        else if (p.kind === Kind.CloseSend || p.kind === Kind.Close) replies.put(null);
+        else if (p.kind === Kind.Error) {
+          const e = decodeError(p.data);
+          replies.put(new ConnectError(e.message, toConnectCode(e.code)));
+        }
+      }
+    } catch (err) {
+      replies.fail((err as ProtocolError).message, Code.Internal);
+    }
+  });
+  conn.on("error", (err) => replies.fail(err.message, Code.Unavailable));
+  // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
+  conn.on("end", () => replies.fail("connection closed before the reply", Code.Unavailable));
+  conn.on("close", () => replies.fail("connection closed before the reply", Code.Unavailable));
+  conn.write(
+    Buffer.concat([
+      encodePacket({ kind: Kind.Invoke, streamId: 1, messageId: 1, data: Buffer.from(name) }),
+      encodePacket({ kind: Kind.Message, streamId: 1, messageId: 2, data: request }),
+      encodePacket({ kind: Kind.CloseSend, streamId: 1, messageId: 3, data: new Uint8Array(0) }),
+    ]),
+  );
+}
+
+/** Dials, giving up when `replies` fails first (deadline, abort); a connection that arrives too late is closed. */
+async function dial(opts: DrpcTransportOptions, replies: Replies): Promise<Duplex> {
+  const dialing = opts.dial();
+  try {
+    return await Promise.race([dialing, new Promise<never>((_, reject) => (replies.onFail = reject))]);
+  } catch (err) {
+    void dialing.then(
+      (late) => late.destroy(),
+      () => undefined,
+    );
+    // A dialer that already says why (e.g. "agent not connected to coderd") is passed through as is.
+    if (err instanceof ConnectError) throw err;
+    throw new ConnectError(`dial: ${(err as Error).message}`, Code.Unavailable, undefined, undefined, err);
+  } finally {
+    replies.onFail = undefined;
+  }
+}
+
 /**
  * One dRPC call on a fresh connection: sends Invoke, Message and CloseSend
  * on stream 1, then yields each reply message until the server's CloseSend.
+ * The deadline and abort signal cover the dial too.
  */
 async function* call(
   opts: DrpcTransportOptions,
@@ -36,59 +110,19 @@ async function* call(
   timeoutMs: number | undefined,
 ): AsyncGenerator<Uint8Array> {
   signal?.throwIfAborted();
-  let conn: Duplex;
-  try {
-    conn = await opts.dial();
-  } catch (err) {
-    // A dialer that already says why (e.g. "agent not connected to coderd") is passed through as is.
-    if (err instanceof ConnectError) throw err;
-    throw new ConnectError(`dial: ${(err as Error).message}`, Code.Unavailable, undefined, undefined, err);
-  }
-  const reader = new PacketReader();
-  const queue: (Uint8Array | Error | null)[] = [];
-  let wake: (() => void) | undefined;
-  const put = (item: Uint8Array | Error | null) => {
-    queue.push(item);
-    wake?.();
-  };
-  const fail = (message: string, code: Code) => put(new ConnectError(message, code));
+  const replies = new Replies();
   const timer =
     timeoutMs !== undefined && timeoutMs > 0
-      ? setTimeout(() => fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
+      ? setTimeout(() => replies.fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
       : undefined;
-  const onAbort = () => fail("the operation was aborted", Code.Canceled);
+  const onAbort = () => replies.fail("the operation was aborted", Code.Canceled);
   signal?.addEventListener("abort", onAbort);
-  conn.on("data", (chunk: Buffer) => {
-    try {
-      for (const p of reader.push(chunk)) {
-        if (p.streamId !== 1) continue;
-        if (p.kind === Kind.Message) put(p.data);
-        else if (p.kind === Kind.CloseSend || p.kind === Kind.Close) put(null);
-        else if (p.kind === Kind.Error) {
-          const e = decodeError(p.data);
-          put(new ConnectError(e.message, toConnectCode(e.code)));
-        }
-      }
-    } catch (err) {
-      fail((err as ProtocolError).message, Code.Internal);
-    }
-  });
-  conn.on("error", (err) => fail(err.message, Code.Unavailable));
-  // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
-  conn.on("end", () => fail("connection closed before the reply", Code.Unavailable));
-  conn.on("close", () => fail("connection closed before the reply", Code.Unavailable));
-  conn.write(
-    Buffer.concat([
-      encodePacket({ kind: Kind.Invoke, streamId: 1, messageId: 1, data: Buffer.from(name) }),
-      encodePacket({ kind: Kind.Message, streamId: 1, messageId: 2, data: request }),
-      encodePacket({ kind: Kind.CloseSend, streamId: 1, messageId: 3, data: new Uint8Array(0) }),
-    ]),
-  );
+  let conn: Duplex | undefined;
   try {
+    conn = await dial(opts, replies);
+    send(conn, name, request, replies);
     for (;;) {
-      if (queue.length === 0) await new Promise<void>((r) => (wake = r));
-      const item = queue.shift();
-      if (item === undefined) continue;
+      const item = await replies.next();
       if (item === null) return;
       if (item instanceof Error) throw item;
       yield item;
@@ -96,7 +130,7 @@ async function* call(
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
-    conn.destroy();
+    conn?.destroy();
   }
 }
 

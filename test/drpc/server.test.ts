@@ -116,6 +116,20 @@ describe("dRPC server on a unix socket", () => {
     assert.deepEqual(await exchange(socketPath, INVOKE, 8), hex("05 01 01 00 0d 01 02 00"));
   });
 
+  test("a deadline or abort also covers a dial that is still waiting, whose connection is then closed", async () => {
+    let late: Promise<net.Socket> | undefined;
+    const slowDial = () =>
+      (late = new Promise<net.Socket>((resolve) => setTimeout(() => resolve(dialUnix(socketPath)), 500)));
+    const client = createClient(Agent, createDrpcTransport({ dial: slowDial }));
+    await assert.rejects(client.updateAppStatus({ slug: "x" }, { timeoutMs: 50 }), (err: ConnectError) => err.code === Code.DeadlineExceeded);
+    const abort = new AbortController();
+    const aborted = client.updateAppStatus({ slug: "x" }, { signal: abort.signal });
+    abort.abort();
+    await assert.rejects(aborted, (err: unknown) => ConnectError.from(err).code === Code.Canceled);
+    const conn = await late!;
+    if (!conn.destroyed) await new Promise((r) => conn.once("close", r));
+  });
+
   test("reports an unreachable server as Unavailable", async () => {
     const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(path.join(tempDir(), "none.sock")) }));
     await assert.rejects(client.updateAppStatus({ slug: "x" }), (err: ConnectError) => err.code === Code.Unavailable);
