@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import type { ProcessInfo } from "../../src/process/manager.js";
 import type { RunningAgentd } from "../helpers/agentd.js";
 
 /** A reply from the process API: status, raw body, and the body parsed as JSON when it is JSON. */
@@ -76,16 +77,8 @@ export class ProcessApi {
   }
 }
 
-export interface ProcessRow {
-  id: string;
-  command: string;
-  workdir?: string;
-  background: boolean;
-  running: boolean;
-  exit_code?: number;
-  started_at_unix: number;
-  exited_at_unix?: number;
-}
+/** One row of `list`: the shape the daemon's ProcessInfo has. */
+export type ProcessRow = ProcessInfo;
 
 export interface OutputReply {
   output: string;
