@@ -1,5 +1,11 @@
 /** Bytes a follower may have queued before new output is dropped for it. */
 export const FOLLOW_QUEUE_MAX_BYTES = 1 << 20;
+/**
+ * What one queued chunk costs beyond its own bytes (the item and its Buffer
+ * object, measured on Node 20), charged against FOLLOW_QUEUE_MAX_BYTES so
+ * that output arriving in tiny reads stays bounded too.
+ */
+export const FOLLOW_ITEM_OVERHEAD_BYTES = 160;
 
 /** One delivery to a follower. */
 export type FollowItem =
@@ -13,8 +19,9 @@ export type FollowItem =
 
 /**
  * The bounded queue between a process and one follower. Output is copied in
- * as it arrives; while more than `maxBytes` are waiting, new output is not
- * queued but counted, and the next delivery reports how many bytes were
+ * as it arrives; while more than `maxBytes` are waiting (each chunk charged
+ * `itemOverhead` on top of its size), new output is not queued
+ * but counted, and the next delivery reports how many bytes were
  * skipped (a gap). A slow follower therefore costs at most `maxBytes` of
  * memory and never slows the process or other readers.
  */
@@ -28,18 +35,20 @@ export class FollowQueue {
   constructor(
     private readonly onDrop: (bytes: number) => void = () => {},
     private readonly maxBytes = FOLLOW_QUEUE_MAX_BYTES,
+    private readonly itemOverhead = FOLLOW_ITEM_OVERHEAD_BYTES,
   ) {}
 
   /** Queues a copy of `chunk`, or counts it as dropped when the queue is full. */
   push(chunk: Uint8Array): void {
     if (this.ended || chunk.length === 0) return;
-    if (this.queuedBytes + chunk.length > this.maxBytes) {
+    const cost = chunk.length + this.itemOverhead;
+    if (this.queuedBytes + cost > this.maxBytes) {
       this.dropped += chunk.length;
       this.onDrop(chunk.length);
       return;
     }
     this.items.push({ kind: "data", data: Buffer.from(chunk), droppedBytes: this.takeDropped() });
-    this.queuedBytes += chunk.length;
+    this.queuedBytes += cost;
     this.notify();
   }
 
@@ -64,7 +73,7 @@ export class FollowQueue {
       for (;;) {
         const item = this.items.shift();
         if (item) {
-          if (item.kind === "data") this.queuedBytes -= item.data.length;
+          if (item.kind === "data") this.queuedBytes -= item.data.length + this.itemOverhead;
           yield item;
           if (item.kind === "exit") return;
           continue;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FollowQueue, type FollowItem } from "../../src/process/follow-queue.js";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { FOLLOW_QUEUE_MAX_BYTES, FollowQueue, type FollowItem } from "../../src/process/follow-queue.js";
 
 async function collect(queue: FollowQueue, signal?: AbortSignal): Promise<FollowItem[]> {
   const items: FollowItem[] = [];
@@ -35,7 +37,7 @@ describe("follow queue", () => {
 
   it("drops output past its bound for a slow follower and reports the gap", async () => {
     const dropped: number[] = [];
-    const q = new FollowQueue((n) => dropped.push(n), 10);
+    const q = new FollowQueue((n) => dropped.push(n), 10, 0);
     q.push(Buffer.from("12345"));
     q.push(Buffer.from("67890"));
     q.push(Buffer.from("lost!"));
@@ -64,5 +66,19 @@ describe("follow queue", () => {
     ctl.abort();
     const items = await done;
     assert.equal(items.length, 1);
+  });
+
+  it("stays near its byte bound when the output arrives one byte at a time", () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    const q = new FollowQueue();
+    const byte = Buffer.from("x");
+    for (let i = 0; i < 1_000_000; i++) q.push(byte);
+    gc();
+    const grown = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 4 * FOLLOW_QUEUE_MAX_BYTES, `a queue of one-byte chunks holds ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    q.end(0);
   });
 });
