@@ -120,7 +120,8 @@ export class AgentSocketServer {
       if (errnoCode(err) === "ENOENT") return;
       throw new UsageError(FLAG, `cannot inspect ${this.socketPath}: ${errorText(err)}`);
     }
-    if (stat.isDirectory()) throw new UsageError(FLAG, `${this.socketPath} is a directory`);
+    // Only a socket can be stale: any other file at the path is someone's data, never removed.
+    if (!stat.isSocket()) throw new UsageError(FLAG, `${this.socketPath} exists and is not a socket`);
     if (await answers(this.socketPath)) {
       throw new UsageError(FLAG, `socket path ${this.socketPath} is not available: another server is listening on it`);
     }
