@@ -391,18 +391,30 @@ function killGroup(pid: number, signal: NodeJS.Signals, leaderRunning = true): v
 /**
  * Opens both ends of a FIFO: the read end first and without blocking, so
  * the write end (which blocks until a reader exists) opens at once. The
- * write end stays blocking, as the child's stdout must be. Undefined when
- * the path is gone or is not a FIFO (the caller then uses plain pipes).
+ * write end is opened through the read end's /proc entry where there is
+ * one, so it is the same pipe even if the path changed in between, and
+ * the open can never wait for a reader. It stays blocking, as the child's
+ * stdout must be. Undefined when the path is gone or is not a FIFO (the
+ * caller then uses plain pipes).
  */
 function openFifo(fifo: string): [number, number] | undefined {
   let readFd: number | undefined;
   try {
     readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     if (!fs.fstatSync(readFd).isFIFO()) throw new Error(`${fifo} is not a FIFO`);
-    return [readFd, fs.openSync(fifo, fs.constants.O_WRONLY)];
+    return [readFd, openWriteEnd(readFd, fifo)];
   } catch {
     if (readFd !== undefined) fs.closeSync(readFd);
     return undefined;
+  }
+}
+
+function openWriteEnd(readFd: number, fifo: string): number {
+  try {
+    return fs.openSync(`/proc/self/fd/${readFd}`, fs.constants.O_WRONLY);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+    return fs.openSync(fifo, fs.constants.O_WRONLY);
   }
 }
 
