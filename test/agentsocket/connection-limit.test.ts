@@ -30,7 +30,7 @@ test(`a connection past ${MAX_SOCKET_CONNECTIONS} open ones is closed on arrival
     held.pop()!.destroy();
     // Once a slot is free again, a new client is served.
     let answered = false;
-    for (let attempt = 0; attempt < 50 && !answered; attempt++) {
+    for (let attempt = 0; attempt < 200 && !answered; attempt++) {
       answered = await agentSocketClient(socketPath).ping({}).then(() => true, () => false);
       if (!answered) await new Promise((r) => setTimeout(r, 100));
     }
