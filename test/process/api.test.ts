@@ -397,7 +397,8 @@ describe("agentd extras", () => {
   it("kills the group, grandchildren included, when timeout_ms expires", async () => {
     const d = scratch();
     const pidfile = path.join(d, "pid");
-    const id = await api.startOk(`sleep 300 & echo $! > ${pidfile}; wait`, { timeout_ms: 500 });
+    // Long enough that a loaded machine's shell writes the pid file before the kill.
+    const id = await api.startOk(`sleep 300 & echo $! > ${pidfile}; wait`, { timeout_ms: 2000 });
     const grandchild = await readPidFile(pidfile);
     const r = await api.output(id, true);
     assert.equal(r.json.running, false);

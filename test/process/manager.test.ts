@@ -18,7 +18,7 @@ import {
   type ProcessManagerOptions,
 } from "../../src/process/manager.js";
 import { tempDir } from "../helpers/agentd.js";
-import { alive, waitUntil } from "./api-client.js";
+import { alive, readPidFile, waitUntil } from "./api-client.js";
 
 const CHAT_A = "3f1e2d4c-5b6a-4789-8abc-def012345678";
 const CHAT_B = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
@@ -226,11 +226,12 @@ describe("process manager: extras", () => {
     const d = dir();
     const pidfile = path.join(d, "pid");
     const m = manager();
-    const { id } = await m.startProcess({ command: `sleep 300 & echo $! > ${pidfile}; wait`, timeoutMs: 300 }, NO_CHAT);
+    // Long enough that a loaded machine's shell writes the pid file before the kill.
+    const { id } = await m.startProcess({ command: `sleep 300 & echo $! > ${pidfile}; wait`, timeoutMs: 2000 }, NO_CHAT);
+    const grandchild = await readPidFile(pidfile);
     const r = await m.output(id, NO_CHAT, { wait: true });
     assert.equal(r.running, false);
     assert.equal(r.exitCode, -1);
-    const grandchild = Number(fs.readFileSync(pidfile, "utf8"));
     await waitUntil(() => !alive(grandchild), "the grandchild to die");
   });
 
