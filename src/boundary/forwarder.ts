@@ -14,8 +14,10 @@ export const FORWARD_TIMEOUT_MS = 10_000;
 export const RETRY_INITIAL_MS = 100;
 /** Longest wait between two attempts while the upstream stays away (agentd's own bound). */
 export const RETRY_MAX_MS = 5_000;
-/** Spooled batches read from disk at a time while draining. */
-const SPOOL_READ_BATCH = 64;
+/** Spooled batches looked at from the head per drain round (agentd's own bound). */
+const SPOOL_WINDOW_ROWS = 1024;
+/** Batches of one lane sent per drain round, so one busy connection does not fill the round. */
+const SPOOL_PER_LANE = 16;
 /**
  * Connections whose batches may be in flight to the upstream at once, one
  * call per connection (agentd's own bound: one per boundary client of the
@@ -28,13 +30,6 @@ export const MAX_LANES_IN_FLIGHT = 8;
  * later batch, so such a batch is dropped as forward_failed.
  */
 const PERMANENT_CODES: ReadonlySet<Code> = new Set([Code.InvalidArgument, Code.Unimplemented]);
-
-/** The head of `batches` up to the first change between UNKNOWN_LANE and known lanes. */
-function spoolWindow(batches: SpooledBatch[]): SpooledBatch[] {
-  const unknown = batches[0]?.lane === UNKNOWN_LANE;
-  const end = batches.findIndex((b) => (b.lane === UNKNOWN_LANE) !== unknown);
-  return end === -1 ? batches : batches.slice(0, end);
-}
 
 /** The one upstream call the forwarder needs. */
 export type BoundaryLogsClient = Pick<AgentClient, "reportBoundaryLogs">;
@@ -282,15 +277,15 @@ export class Forwarder {
   }
 
   /**
-   * Sends a window of spooled batches from the head and removes each one the
-   * upstream acknowledged; true if at least one went out. Within the window
-   * each lane's batches go out one at a time, in order, stopping at its first
-   * failure, and up to MAX_LANES_IN_FLIGHT lanes send at once. Batches of
-   * UNKNOWN_LANE are a barrier: a window is either a run of them (one lane,
-   * so sent one at a time in spool order) or holds none of them.
+   * Sends a round of spooled batches (Spool.peekLanes) and removes each one
+   * the upstream acknowledged; true if at least one went out. Each lane's
+   * batches go out one at a time, in order, stopping at its first failure,
+   * and up to MAX_LANES_IN_FLIGHT lanes send at once. UNKNOWN_LANE batches
+   * are never in a round with others, and form one lane: they go out one at
+   * a time in spool order.
    */
   private async drainSpool(spool: Spool): Promise<boolean> {
-    const window = spoolWindow(spool.peek(SPOOL_READ_BATCH));
+    const window = spool.peekLanes(SPOOL_WINDOW_ROWS, SPOOL_PER_LANE);
     const perLane = new Map<number, SpooledBatch[]>();
     for (const batch of window) {
       const batches = perLane.get(batch.lane);

@@ -45,6 +45,15 @@ interface Row {
   request: Buffer;
 }
 
+function spooled(row: Row): SpooledBatch {
+  return {
+    id: row.id,
+    lane: row.lane,
+    request: rememberEncoding(fromBinary(ReportBoundaryLogsRequestSchema, row.request), row.request),
+    bytes: row.request.length,
+  };
+}
+
 /**
  * A bounded, durable FIFO of boundary log batches in SQLite in the data dir.
  *
@@ -179,15 +188,30 @@ export class Spool {
     return true;
   }
 
+  /**
+   * The batches a drain may send next, oldest first, left in place: from the
+   * first `rows` at the head, at most `perLane` of each lane (its oldest),
+   * and either only UNKNOWN_LANE batches or none, whichever the head is.
+   * Only the batches returned are decoded.
+   */
+  peekLanes(rows: number, perLane: number): SpooledBatch[] {
+    const head = this.selectHead.all(rows) as Row[];
+    const unknown = head[0]?.lane === UNKNOWN_LANE;
+    const taken = new Map<number, number>();
+    const out: SpooledBatch[] = [];
+    for (const row of head) {
+      if ((row.lane === UNKNOWN_LANE) !== unknown) break;
+      const n = taken.get(row.lane) ?? 0;
+      if (n >= perLane) continue;
+      taken.set(row.lane, n + 1);
+      out.push(spooled(row));
+    }
+    return out;
+  }
+
   /** Up to `limit` batches from the head, oldest first, left in place. */
   peek(limit: number): SpooledBatch[] {
-    const rows = this.selectHead.all(limit) as Row[];
-    return rows.map((r) => ({
-      id: r.id,
-      lane: r.lane,
-      request: rememberEncoding(fromBinary(ReportBoundaryLogsRequestSchema, r.request), r.request),
-      bytes: r.request.length,
-    }));
+    return (this.selectHead.all(limit) as Row[]).map(spooled);
   }
 
   /** Removes a delivered batch. */

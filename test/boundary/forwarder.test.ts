@@ -4,8 +4,12 @@ import { after, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { Registry } from "prom-client";
-import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
-import { Forwarder, LOG_BUFFER_SIZE } from "../../src/boundary/forwarder.js";
+import {
+  ReportBoundaryLogsRequestSchema,
+  ReportBoundaryLogsResponseSchema,
+  type ReportBoundaryLogsRequest,
+} from "../../gen/coder/agent/v2/agent_pb.js";
+import { Forwarder, LOG_BUFFER_SIZE, MAX_LANES_IN_FLIGHT, type BoundaryLogsClient } from "../../src/boundary/forwarder.js";
 import { BoundaryMetrics } from "../../src/boundary/metrics.js";
 import { Spool } from "../../src/boundary/spool.js";
 import { tempDir } from "../helpers/agentd.js";
@@ -23,7 +27,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.constant({ pause: true as const }),
 );
 
-function forwarderOn(dir: string, upstream: FakeUpstream): { forwarder: Forwarder; spool: Spool } {
+function forwarderOn(dir: string, upstream: BoundaryLogsClient): { forwarder: Forwarder; spool: Spool } {
   const spool = Spool.inDataDir(dir, 1 << 30);
   const forwarder = new Forwarder({
     client: upstream,
@@ -100,5 +104,151 @@ describe("forwarder ordering", () => {
       }),
       { numRuns: 25 },
     );
+  });
+});
+
+/** Batches named "<connection>:<n>", n counting up per connection. */
+type ConnStep = { arrive: number; connection: number } | { upstream: "ok" | "unavailable" | "hang" } | { pause: true };
+
+const CONNECTIONS = 4;
+const connStep: fc.Arbitrary<ConnStep> = fc.oneof(
+  fc.record({ arrive: fc.integer({ min: 1, max: 60 }), connection: fc.integer({ min: 1, max: CONNECTIONS }) }),
+  fc.record({ upstream: fc.constantFrom("ok" as const, "unavailable" as const, "hang" as const) }),
+  fc.constant({ pause: true as const }),
+);
+
+async function playConnections(
+  steps: ConnStep[],
+  forwarder: Forwarder,
+  upstream: FakeUpstream,
+  next: Map<number, number>,
+): Promise<void> {
+  for (const s of steps) {
+    if ("arrive" in s) {
+      const requests: ReportBoundaryLogsRequest[] = [];
+      for (let i = 0; i < s.arrive; i++) {
+        const n = next.get(s.connection) ?? 0;
+        next.set(s.connection, n + 1);
+        requests.push(create(ReportBoundaryLogsRequestSchema, { sessionId: `${s.connection}:${n}` }));
+      }
+      forwarder.enqueueAll(requests, s.connection);
+    } else if ("upstream" in s) {
+      upstream.mode = s.upstream;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** What the upstream received, per connection, in arrival order. */
+function perConnection(upstream: FakeUpstream): Map<number, number[]> {
+  const got = new Map<number, number[]>();
+  for (const r of upstream.received) {
+    const [connection, n] = r.sessionId.split(":").map(Number) as [number, number];
+    got.set(connection, [...(got.get(connection) ?? []), n]);
+  }
+  return got;
+}
+
+function expected(next: Map<number, number>): Map<number, number[]> {
+  return new Map([...next].map(([connection, count]) => [connection, range(count)]));
+}
+
+const sorted = (m: Map<number, number[]>) => [...m].sort((a, b) => a[0] - b[0]);
+
+describe("forwarder lanes", () => {
+  test("several connections with outages: every batch delivered once, in order per connection", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(connStep, { minLength: 1, maxLength: 12 }), async (steps) => {
+        const dir = tempDir("agentd-forwarder-");
+        dirs.push(dir);
+        const upstream = new FakeUpstream();
+        const { forwarder, spool } = forwarderOn(dir, upstream);
+        const next = new Map<number, number>();
+        await playConnections(steps, forwarder, upstream, next);
+        upstream.mode = "ok";
+        const total = [...next.values()].reduce((a, b) => a + b, 0);
+        await waitUntil(() => upstream.received.length >= total, "every batch delivered");
+        await forwarder.shutdown(1000);
+        spool.close();
+        assert.equal(upstream.received.length, total);
+        assert.deepEqual(sorted(perConnection(upstream)), sorted(expected(next)));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  test("a restart mid-run replays the spool first; each connection's batches stay in order", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(connStep, { minLength: 1, maxLength: 8 }),
+        fc.array(connStep, { minLength: 0, maxLength: 4 }),
+        async (before, afterRestart) => {
+          const dir = tempDir("agentd-forwarder-");
+          dirs.push(dir);
+          const upstream = new FakeUpstream();
+          const next = new Map<number, number>();
+          const one = forwarderOn(dir, upstream);
+          await playConnections(before, one.forwarder, upstream, next);
+          await one.forwarder.shutdown(5);
+          one.spool.close();
+          upstream.mode = "ok";
+          // The same boundary processes reconnect, under new connection numbers.
+          const two = forwarderOn(dir, upstream);
+          const renumbered = new Map<number, number>(next);
+          const total = () => [...renumbered.values()].reduce((a, b) => a + b, 0);
+          await playConnections(afterRestart, two.forwarder, upstream, renumbered);
+          upstream.mode = "ok";
+          await waitUntil(() => upstream.received.length >= total(), "every batch delivered");
+          await two.forwarder.shutdown(1000);
+          two.spool.close();
+          assert.equal(upstream.received.length, total());
+          assert.deepEqual(sorted(perConnection(upstream)), sorted(expected(renumbered)));
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  test("connections send at once, up to the bound, each with one call in flight", async () => {
+    const dir = tempDir("agentd-forwarder-");
+    dirs.push(dir);
+    const inFlight: string[] = [];
+    const release: (() => void)[] = [];
+    let most = 0;
+    const gated: BoundaryLogsClient = {
+      async reportBoundaryLogs(request) {
+        const id = String(request.sessionId);
+        inFlight.push(id);
+        most = Math.max(most, inFlight.length);
+        await new Promise<void>((resolve) => release.push(resolve));
+        inFlight.splice(inFlight.indexOf(id), 1);
+        return create(ReportBoundaryLogsResponseSchema);
+      },
+    };
+    const { forwarder, spool } = forwarderOn(dir, gated);
+    const connections = MAX_LANES_IN_FLIGHT + 2;
+    for (let c = 1; c <= connections; c++) {
+      forwarder.enqueueAll(
+        [0, 1].map((n) => create(ReportBoundaryLogsRequestSchema, { sessionId: `${c}:${n}` })),
+        c,
+      );
+    }
+    await waitUntil(() => inFlight.length === MAX_LANES_IN_FLIGHT, "the bound reached");
+    assert.deepEqual(
+      inFlight.map((id) => id.split(":")[1]),
+      Array(MAX_LANES_IN_FLIGHT).fill("0"),
+      "only each connection's first batch is in flight",
+    );
+    while (forwarder.queued > 0 || inFlight.length > 0) {
+      await waitUntil(() => release.length > 0, "a call waiting");
+      release.shift()!();
+      await new Promise((r) => setImmediate(r));
+      assert.ok(inFlight.length <= MAX_LANES_IN_FLIGHT, `${inFlight.length} calls in flight`);
+      const lanes = inFlight.map((id) => id.split(":")[0]);
+      assert.equal(new Set(lanes).size, lanes.length, "one call in flight per connection");
+    }
+    assert.equal(most, MAX_LANES_IN_FLIGHT);
+    await forwarder.shutdown(1000);
+    spool.close();
   });
 });
