@@ -53,7 +53,12 @@ export class Agent {
       : new EmbeddedUpstream(config.dataDir, log.child({ component: "upstream" }));
     if (config.coderUrl) this.http.addReadinessCheck("coderd", () => this.upstream.isConnected());
     this.parts.push(this.upstream);
-    const agentSocket = new AgentSocketPart(config.agentSocket, this.upstream, log.child({ component: "agentsocket" }));
+    const agentSocket = new AgentSocketPart(
+      config.agentSocket,
+      this.upstream,
+      log.child({ component: "agentsocket" }),
+      this.registry,
+    );
     this.parts.push(agentSocket);
     this.http.connect((router) => router.service(AgentSocket, agentSocket.service));
     this.http.addReadinessCheck("agent-socket", () => agentSocket.listening);
