@@ -1,4 +1,3 @@
-import net from "node:net";
 import path from "node:path";
 import { createClient, type ServiceImpl } from "@connectrpc/connect";
 import { Registry } from "prom-client";
@@ -51,25 +50,3 @@ export async function startSocketPart(upstream: Upstream = new RecordingUpstream
   return { part, socketPath, dir, registry };
 }
 
-/**
- * Writes `send` on a fresh connection and resolves with everything received
- * once at least `bytes` bytes have arrived (or the server closed).
- */
-export function exchange(socketPath: string, send: Buffer, bytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const conn = net.connect(socketPath);
-    const got: Buffer[] = [];
-    let n = 0;
-    conn.on("data", (c: Buffer) => {
-      got.push(c);
-      n += c.length;
-      if (n >= bytes) {
-        conn.destroy();
-        resolve(Buffer.concat(got));
-      }
-    });
-    conn.on("close", () => resolve(Buffer.concat(got)));
-    conn.on("error", reject);
-    conn.write(send);
-  });
-}

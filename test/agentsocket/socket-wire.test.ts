@@ -6,7 +6,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { UpdateAppStatusRequest_AppStatusState, UpdateAppStatusRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { AgentSocketPart } from "../../src/agentsocket/agent-socket.js";
 import { agentSocketClient, subAgentClient } from "../../src/agentsocket/client.js";
-import { exchange, hex, RecordingUpstream, startSocketPart } from "./fixtures.js";
+import { exchange } from "../drpc/sockets.js";
+import { hex, RecordingUpstream, startSocketPart } from "./fixtures.js";
 
 const PING = "/coder.agentsocket.v1.AgentSocket/Ping";
 const SYNC_START = "/coder.agentsocket.v1.AgentSocket/SyncStart";

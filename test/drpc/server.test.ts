@@ -8,31 +8,11 @@ import { Agent, type UpdateAppStatusRequest } from "../../gen/coder/agent/v2/age
 import { DrpcServer } from "../../src/drpc/server.js";
 import { createDrpcTransport } from "../../src/drpc/transport.js";
 import { tempDir } from "../helpers/agentd.js";
-import { dialUnix } from "./sockets.js";
+import { dialUnix, exchange } from "./sockets.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 const NAME = "/coder.agent.v2.Agent/UpdateAppStatus";
 const INVOKE = Buffer.concat([hex("03 01 01 25"), Buffer.from(NAME), hex("05 01 02 08 0a 01 78 10 01 1a 01 6d 0d 01 03 00")]);
-
-/** Sends raw bytes on a fresh connection and collects what comes back until `bytes` have arrived or it closes. */
-function exchange(socketPath: string, send: Buffer, bytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const conn = net.connect(socketPath);
-    const got: Buffer[] = [];
-    let n = 0;
-    conn.on("data", (c) => {
-      got.push(c);
-      n += c.length;
-      if (n >= bytes) {
-        conn.destroy();
-        resolve(Buffer.concat(got));
-      }
-    });
-    conn.on("close", () => resolve(Buffer.concat(got)));
-    conn.on("error", reject);
-    conn.write(send);
-  });
-}
 
 describe("dRPC server on a unix socket", () => {
   const received: UpdateAppStatusRequest[] = [];

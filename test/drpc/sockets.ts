@@ -25,3 +25,26 @@ export async function tcpPair(): Promise<[net.Socket, net.Socket]> {
   peer.setNoDelay(true);
   return [client, peer];
 }
+
+/**
+ * Writes `send` on a fresh unix-socket connection and resolves with everything
+ * received once at least `bytes` bytes have arrived (or the server closed).
+ */
+export function exchange(socketPath: string, send: Buffer, bytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const conn = net.connect(socketPath);
+    const got: Buffer[] = [];
+    let n = 0;
+    conn.on("data", (c: Buffer) => {
+      got.push(c);
+      n += c.length;
+      if (n >= bytes) {
+        conn.destroy();
+        resolve(Buffer.concat(got));
+      }
+    });
+    conn.on("close", () => resolve(Buffer.concat(got)));
+    conn.on("error", reject);
+    conn.write(send);
+  });
+}
