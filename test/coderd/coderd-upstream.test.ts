@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { Registry } from "prom-client";
 import { UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
 import { agentRpcUrl, CoderdUpstream } from "../../src/coderd/coderd-upstream.js";
 import { NOT_CONNECTED_MESSAGE } from "../../src/coderd/disconnected.js";
 import { createLogger } from "../../src/log.js";
 import { coderdPeer, waitFor } from "../helpers/coderd-peer.js";
+import { rejection } from "../helpers/rejection.js";
 
 const silent = createLogger("silent");
 
@@ -21,14 +22,6 @@ function upstreamFor(url: string, token = "t", registry?: Registry): CoderdUpstr
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  assert.fail("expected the call to fail");
-}
 
 describe("the coderd RPC URL", () => {
   test("has sorted query keys, role agentd and version 2.9", () => {

@@ -2,23 +2,16 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { UpdateAppStatusRequest_AppStatusState as State } from "../../gen/coder/agent/v2/agent_pb.js";
 import { EmbeddedStore } from "../../src/coderd/embedded-store.js";
 import { EmbeddedUpstream } from "../../src/coderd/embedded.js";
 import { createLogger } from "../../src/log.js";
 import { startAgentd, tempDir } from "../helpers/agentd.js";
+import { rejection } from "../helpers/rejection.js";
 
 const log = createLogger("silent");
 
-async function rejection(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  assert.fail("expected the call to fail");
-}
 
 describe("embedded upstream", () => {
   let dir: string;
