@@ -192,7 +192,7 @@ describe("forwarder lanes", () => {
           await one.forwarder.shutdown(5);
           one.spool.close();
           upstream.mode = "ok";
-          // The same boundary processes reconnect, under new connection numbers.
+          // The same boundary processes reconnect; numbers of the earlier run may be reused.
           const two = forwarderOn(dir, upstream);
           const renumbered = new Map<number, number>(next);
           const total = () => [...renumbered.values()].reduce((a, b) => a + b, 0);
