@@ -9,7 +9,7 @@ import {
   BoundaryStatusSchema,
   type BoundaryStatus,
 } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
-import { rememberEncoding } from "../coderd/in-process-transport.js";
+import { decodeRemembering } from "../coderd/known-encoding.js";
 
 /** Bytes in a frame header: one big-endian uint32 (codec.go). */
 export const HEADER_SIZE = 4;
@@ -92,7 +92,7 @@ export function encodeStatusFrame(status: MessageInitShape<typeof BoundaryStatus
  */
 function decodeRequest(bytes: Uint8Array): ReportBoundaryLogsRequest {
   const own = new Uint8Array(bytes);
-  return rememberEncoding(fromBinary(ReportBoundaryLogsRequestSchema, own), own);
+  return decodeRemembering(ReportBoundaryLogsRequestSchema, own);
 }
 
 /**

@@ -1,12 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import {
   ReportBoundaryLogsRequestSchema,
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
-import { knownEncoding, rememberEncoding } from "../coderd/in-process-transport.js";
+import { decodeRemembering, wireBytes } from "../coderd/known-encoding.js";
 import { errnoCode } from "../errors.js";
 import type { SpoolStats } from "./metrics.js";
 
@@ -34,11 +33,6 @@ export interface SpooledBatch {
 /** Reads the current time in milliseconds; handed in so tests can move it. */
 export type Clock = () => number;
 
-/** A batch's bytes: those it arrived as when known, else its encoding. */
-function encode(request: ReportBoundaryLogsRequest): Uint8Array {
-  return knownEncoding(request) ?? toBinary(ReportBoundaryLogsRequestSchema, request);
-}
-
 interface Row {
   id: number;
   lane: number;
@@ -49,7 +43,7 @@ function spooled(row: Row): SpooledBatch {
   return {
     id: row.id,
     lane: row.lane,
-    request: rememberEncoding(fromBinary(ReportBoundaryLogsRequestSchema, row.request), row.request),
+    request: decodeRemembering(ReportBoundaryLogsRequestSchema, row.request),
     bytes: row.request.length,
   };
 }
@@ -162,7 +156,7 @@ export class Spool {
    * not fit.
    */
   append(requests: readonly ReportBoundaryLogsRequest[], lanes?: readonly number[]): ReportBoundaryLogsRequest[] {
-    const encoded = requests.map(encode);
+    const encoded = requests.map((r) => wireBytes(ReportBoundaryLogsRequestSchema, r));
     let fits = 0;
     let bytes = this.size;
     while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
@@ -179,7 +173,7 @@ export class Spool {
 
   /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
   prepend(request: ReportBoundaryLogsRequest, lane = UNKNOWN_LANE): boolean {
-    const bytes = encode(request);
+    const bytes = wireBytes(ReportBoundaryLogsRequestSchema, request);
     if (this.size + bytes.length > this.maxBytes) return false;
     const head = this.selectHead.get(1) as Row | undefined;
     this.insertAt.run((head?.id ?? 1) - 1, this.now(), bytes, lane);

@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
-import { knownEncoding } from "./in-process-transport.js";
+import { wireBytes } from "./known-encoding.js";
 import {
   ReportBoundaryLogsRequestSchema,
   UpdateAppStatusRequestSchema,
@@ -122,7 +122,7 @@ export class EmbeddedStore extends EventEmitter<Events> {
 
   /** Stores one boundary-log batch in its own transaction. */
   addBoundaryLogs(req: ReportBoundaryLogsRequest): void {
-    this.insertBatch.run(new Date().toISOString(), req.logs.length, boundaryLogBytes(req));
+    this.insertBatch.run(new Date().toISOString(), req.logs.length, wireBytes(ReportBoundaryLogsRequestSchema, req));
     this.pruneSometimes(1);
     this.emit("boundaryLogs", req);
   }
@@ -134,7 +134,7 @@ export class EmbeddedStore extends EventEmitter<Events> {
    * which case none of the group was stored. Batches are stored in call order.
    */
   commitBoundaryLogs(req: ReportBoundaryLogsRequest): Promise<void> {
-    const bytes = boundaryLogBytes(req);
+    const bytes = wireBytes(ReportBoundaryLogsRequestSchema, req);
     return new Promise((resolve, reject) => {
       if (this.pending.push({ req, bytes, resolve, reject }) === 1) queueMicrotask(() => this.commitPending());
     });
@@ -230,11 +230,6 @@ export class EmbeddedStore extends EventEmitter<Events> {
       .prepare("DELETE FROM boundary_log_batches WHERE id <= (SELECT MAX(id) FROM boundary_log_batches) - ?")
       .run(MAX_BOUNDARY_BATCHES);
   }
-}
-
-/** A batch's wire bytes: those it arrived as when known, else its encoding. */
-function boundaryLogBytes(req: ReportBoundaryLogsRequest): Uint8Array {
-  return knownEncoding(req) ?? toBinary(ReportBoundaryLogsRequestSchema, req);
 }
 
 interface SubAgentRow {

@@ -6,7 +6,6 @@ import {
   type DescMethodUnary,
   type DescService,
   type MessageInitShape,
-  type MessageShape,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -17,31 +16,9 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 
+import { decodeRemembering, wireBytes } from "./known-encoding.js";
+
 type UnaryHandler = (request: unknown, context: ReturnType<typeof createHandlerContext>) => unknown;
-
-/** Messages whose exact wire bytes are known, so crossing the transport need not encode them again. */
-const encodings = new WeakMap<object, Uint8Array>();
-
-/**
- * Records that `message` is exactly what `bytes` decode to, so the in-process
- * transport (and a store keeping requests as bytes) can use those bytes
- * instead of encoding the message again. Only for messages that are not
- * changed afterwards: a later change would not be seen in the bytes.
- */
-export function rememberEncoding<T extends object>(message: T, bytes: Uint8Array): T {
-  encodings.set(message, bytes);
-  return message;
-}
-
-/** The bytes recorded for `message` by rememberEncoding, if any. */
-export function knownEncoding(message: object): Uint8Array | undefined {
-  return encodings.get(message);
-}
-
-/** Decodes `bytes` into a fresh message that remembers them. */
-function decodeRemembering<T extends DescMessage>(schema: T, bytes: Uint8Array): MessageShape<T> {
-  return rememberEncoding(fromBinary(schema, bytes), bytes);
-}
 
 /**
  * A Connect Transport that calls a service implementation in this process.
@@ -69,7 +46,7 @@ export function createInProcessTransport<S extends DescService>(
         throw new ConnectError(`${method.parent.typeName}.${method.name} is not implemented`, Code.Unimplemented);
       }
       const message = create(method.input, input);
-      const request = decodeRemembering(method.input, knownEncoding(message) ?? toBinary(method.input, message));
+      const request = decodeRemembering(method.input, wireBytes(method.input, message));
       const context = createHandlerContext({
         service,
         method,
