@@ -4,12 +4,12 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import type { Readable } from "node:stream";
-import type { IPty } from "node-pty";
 import { errnoCode } from "../errors.js";
 import type { FifoPool } from "./fifo-pool.js";
 import { FollowQueue } from "./follow-queue.js";
 import { HeadTailBuffer, type RenderedOutput } from "./head-tail-buffer.js";
 import type { ExitOutcome } from "./metrics.js";
+import { drainBeforeDestroy, holdSlave } from "./pty-drain.js";
 
 /** After the shell exits, how long its output pipe may stay open (Go's exec.Cmd WaitDelay in agentproc). */
 export const PIPE_WAIT_DELAY_MS = 5000;
@@ -35,12 +35,6 @@ const READ_BUFFER = Buffer.allocUnsafe(READ_CHUNK_BYTES);
  * they were written.
  */
 const MERGE_STDERR_PREFIX = "exec 2>&1; ";
-
-/**
- * node-pty's unix terminal, whose `ptsName` (the slave device) the public
- * typings leave out.
- */
-type UnixPty = IPty & { readonly ptsName?: string };
 
 const requireNative = createRequire(import.meta.url);
 
@@ -251,11 +245,13 @@ export class ManagedProcess {
    * agentd holds a slave descriptor of its own until node-pty reported the
    * exit. With the slave still open, node-pty keeps reading the master for
    * its socket timeout (200 ms) before it reports the exit, so a pty
-   * process's exit shows about that much later.
+   * process's exit shows about that much later. When that timeout ends,
+   * the output is read on up to a marker written through the held slave
+   * (pty-drain.ts), so no output is lost to a late read.
    */
   private spawnPty(spec: SpawnSpec): Spawned {
     const pty = requireNative("node-pty") as typeof import("node-pty");
-    const term: UnixPty = pty.spawn("sh", ["-c", spec.command], {
+    const term = pty.spawn("sh", ["-c", spec.command], {
       name: spec.env.TERM || "xterm",
       cols: PTY_COLS,
       rows: PTY_ROWS,
@@ -263,11 +259,9 @@ export class ManagedProcess {
       env: spec.env,
       encoding: null,
     });
-    term.onData((data: string | Buffer) => {
-      const chunk = typeof data === "string" ? Buffer.from(data) : data;
-      this.capture(chunk, chunk.length);
-    });
     const slave = holdSlave(term);
+    const read = drainBeforeDestroy(term, slave, (chunk) => this.capture(chunk, chunk.length));
+    term.onData((data: string | Buffer) => read(typeof data === "string" ? Buffer.from(data) : data));
     term.onExit(({ exitCode, signal }) => {
       if (slave !== undefined) fs.closeSync(slave);
       this.killedBySignal = Boolean(signal);
@@ -415,20 +409,6 @@ function openWriteEnd(readFd: number, fifo: string): number {
   } catch (err) {
     if (errnoCode(err) !== "ENOENT") throw err;
     return fs.openSync(fifo, fs.constants.O_WRONLY);
-  }
-}
-
-/**
- * Opens the pty's slave side without making it agentd's controlling
- * terminal; undefined when it cannot be opened (output then drains as
- * node-pty alone manages).
- */
-function holdSlave(term: UnixPty): number | undefined {
-  if (!term.ptsName) return undefined;
-  try {
-    return fs.openSync(term.ptsName, fs.constants.O_RDWR | fs.constants.O_NOCTTY | fs.constants.O_NONBLOCK);
-  } catch {
-    return undefined;
   }
 }
 

@@ -297,6 +297,29 @@ describe("process manager: extras", () => {
     }
   });
 
+  it("keeps all the output of pty processes whose whole output fits in the terminal buffer", async () => {
+    const m = manager();
+    const want = Array.from({ length: 2000 }, (_, i) => `${i + 1}\r\n`).join("");
+    for (let i = 0; i < 10; i++) {
+      const r = await run(m, "seq 1 2000", { pty: true });
+      assert.equal(r.output, want, `run ${i}`);
+      assert.equal(r.exitCode, 0);
+    }
+  });
+
+  it("keeps the last output of a pty process that filled the terminal buffer before it exited", async () => {
+    const r = await run(manager(), "seq 1 100000; exit 4", { pty: true });
+    assert.ok(r.output.endsWith("99999\r\n100000\r\n"), `ended with ${JSON.stringify(r.output.slice(-20))}`);
+    assert.equal(r.exitCode, 4);
+  });
+
+  it("keeps a pty's output exact when the command changed the terminal's modes", async () => {
+    const m = manager();
+    assert.equal((await run(m, "stty raw -echo; printf 'raw-END'", { pty: true })).output, "raw-END");
+    assert.equal((await run(m, "stty -opost; echo no-crlf", { pty: true })).output, "no-crlf\n");
+    assert.equal((await run(m, "stty olcuc; echo upper", { pty: true })).output, "UPPER\r\n");
+  });
+
   it("delivers signals to a pty process group", async () => {
     const m = manager();
     const { id } = await m.startProcess({ command: "sleep 300", pty: true }, NO_CHAT);
