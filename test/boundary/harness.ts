@@ -124,6 +124,20 @@ export async function startProxy(
   };
 }
 
+/** Runs `fn` against a fresh proxy (see startProxy) and closes it afterwards, whatever `fn` did. */
+export async function withProxy(
+  opts: Parameters<typeof startProxy>[0] | ((h: ProxyHarness) => Promise<void>),
+  fn?: (h: ProxyHarness) => Promise<void>,
+): Promise<void> {
+  const [options, body] = typeof opts === "function" ? [{}, opts] : [opts, fn!];
+  const h = await startProxy(options);
+  try {
+    await body(h);
+  } finally {
+    await h.close();
+  }
+}
+
 /** Connects a raw unix socket client. */
 export function connect(socketPath: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

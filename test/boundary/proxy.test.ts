@@ -16,6 +16,7 @@ import {
   metric,
   silentLog,
   startProxy,
+  withProxy,
   waitUntil,
   write,
   hasPromtool,
@@ -74,8 +75,7 @@ describe("StartAndClose", () => {
 
 describe("ReceiveAndForwardLogs", () => {
   test("forwards a batch with every field intact", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(
         socket,
@@ -106,16 +106,13 @@ describe("ReceiveAndForwardLogs", () => {
       assert.equal(log.resource.value?.method, "POST");
       assert.equal(log.resource.value?.url, "https://evil.example/x");
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("MultipleMessages", () => {
   test("five frames on one connection are five calls, in order", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       for (let i = 0; i < 5; i++) await write(socket, encodeLogsFrame(logsRequest(`m${i}`)));
       await waitUntil(() => h.upstream.received.length === 5, "five batches");
@@ -124,69 +121,54 @@ describe("MultipleMessages", () => {
         [0, 1, 2, 3, 4].map((i) => `https://example.com/m${i}/0`),
       );
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("MultipleConnections", () => {
   test("three connections each forward their batch", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const sockets = await Promise.all([0, 1, 2].map(() => connect(h.socketPath)));
       await Promise.all(sockets.map((s, i) => write(s, encodeLogsFrame(logsRequest(`c${i}`, 1, `session-${i}`)))));
       await waitUntil(() => h.upstream.received.length === 3, "three batches");
       assert.deepEqual(h.upstream.received.map((r) => r.sessionId).sort(), ["session-0", "session-1", "session-2"]);
       sockets.forEach((s) => s.destroy());
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("MessageTooLarge", () => {
   test("closes the connection on a header announcing 32769 bytes", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(socket, Buffer.from([TAG_V2, 0x00, 0x80, 0x01]));
       await closed(socket);
       assert.equal(h.upstream.calls, 0);
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("InvalidHeader", () => {
   test("closes the connection on TagV1 with length 32769", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(socket, Buffer.from([TAG_V1, 0x00, 0x80, 0x01]));
       await closed(socket);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("closes the connection on tag 0xFF", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(socket, Buffer.from([0xff, 0x00, 0x00, 0x01, 0x00]));
       await closed(socket);
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("InvalidProtobuf", () => {
   test("skips an undecodable body and keeps reading the connection", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(socket, encodeFrame(TAG_V2, Buffer.from([0xff, 0xff, 0xff, 0xff])));
       await write(socket, encodeLogsFrame(logsRequest("after-garbage")));
@@ -194,16 +176,13 @@ describe("InvalidProtobuf", () => {
       assert.equal(urls(h.upstream)[0]![0], "https://example.com/after-garbage/0");
       assert.equal(socket.destroyed, false);
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("AllowRequest", () => {
   test("keeps the timestamp and matched_rule of an allowed request", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(
         socket,
@@ -226,16 +205,13 @@ describe("AllowRequest", () => {
       assert.equal(log.time?.seconds, 1_234_567_890n);
       assert.equal(log.resource.value?.matchedRule, "domain=github.com");
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("TagV1BackwardsCompatibility", () => {
   test("a TagV1 then a TagV2 frame on one connection are both forwarded in order", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(socket, Buffer.concat([encodeLogsFrame(logsRequest("v1"), TAG_V1), encodeLogsFrame(logsRequest("v2"))]));
       await waitUntil(() => h.upstream.received.length === 2, "two batches");
@@ -244,16 +220,13 @@ describe("TagV1BackwardsCompatibility", () => {
         ["https://example.com/v1/0", "https://example.com/v2/0"],
       );
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("ForwarderContinuesAfterError", () => {
   test("a batch the upstream rejects is counted forward_failed and later batches still go out", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       h.upstream.mode = "invalid";
       const socket = await connect(h.socketPath);
       await write(socket, encodeLogsFrame(logsRequest("rejected", 2)));
@@ -265,14 +238,11 @@ describe("ForwarderContinuesAfterError", () => {
       assert.equal(await metric(h.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "forward_failed" }), 1);
       assert.equal(await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "forward_failed" }), 2);
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("without a spool a failed forward is dropped as forward_failed, as Coder's agent does", async () => {
-    const h = await startProxy({ spool: false });
-    try {
+    await withProxy({ spool: false }, async (h) => {
       h.upstream.failNext = 1;
       const socket = await connect(h.socketPath);
       await write(socket, encodeLogsFrame(logsRequest("lost", 2)));
@@ -281,9 +251,7 @@ describe("ForwarderContinuesAfterError", () => {
       assert.equal(urls(h.upstream)[0]![0], "https://example.com/kept/0");
       assert.equal(await metric(h.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "forward_failed" }), 2);
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
@@ -313,8 +281,7 @@ describe("CloseStopsForwarder", () => {
 
 describe("Metrics", () => {
   test("BufferFull: past 100 queued batches the rest go to the spool, nothing is dropped", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       h.upstream.mode = "hang";
       const socket = await connect(h.socketPath);
       const frames = Array.from({ length: LOG_BUFFER_SIZE + 2 }, (_, i) => encodeLogsFrame(logsRequest(`b${i}`)));
@@ -322,14 +289,11 @@ describe("Metrics", () => {
       await waitUntil(async () => (await metric(h.registry, "agentd_boundary_spool_batches")) > 0, "a spooled batch");
       assert.equal(await metric(h.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "buffer_full" }), 0);
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("BufferFull without a spool: the 102nd batch is dropped as buffer_full", async () => {
-    const h = await startProxy({ spool: false });
-    try {
+    await withProxy({ spool: false }, async (h) => {
       h.upstream.mode = "hang";
       const socket = await connect(h.socketPath);
       const frames = Array.from({ length: LOG_BUFFER_SIZE + 2 }, (_, i) => encodeLogsFrame(logsRequest(`b${i}`)));
@@ -340,14 +304,11 @@ describe("Metrics", () => {
         "a buffer_full drop",
       );
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("Forwarding: forwarded count, and status frames counted as boundary drops, never forwarded", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const socket = await connect(h.socketPath);
       await write(socket, encodeLogsFrame(logsRequest("ok", 2)));
       await waitUntil(() => h.upstream.received.length === 1, "one batch");
@@ -366,14 +327,11 @@ describe("Metrics", () => {
       );
       assert.equal(h.upstream.calls, 2, "status frames are not forwarded");
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("SpoolFull: only what the full spool cannot hold is dropped, as spool_full", async () => {
-    const h = await startProxy({ spoolMaxBytes: 2000 });
-    try {
+    await withProxy({ spoolMaxBytes: 2000 }, async (h) => {
       h.upstream.mode = "unavailable";
       const socket = await connect(h.socketPath);
       const frames = Array.from({ length: 50 }, (_, i) => encodeLogsFrame(logsRequest(`s${i}`, 3)));
@@ -397,14 +355,11 @@ describe("Metrics", () => {
         "the oldest batches were kept, in order",
       );
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("metrics output passes promtool check metrics", { skip: !hasPromtool() && "promtool not installed" }, async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       h.proxy.metrics.dropBatch("spool_full", 2);
       const socket = await connect(h.socketPath);
       await write(socket, encodeStatusFrame({ droppedChannelFull: 1n, droppedBatchFull: 1n }));
@@ -412,14 +367,11 @@ describe("Metrics", () => {
       await waitUntil(() => h.upstream.received.length === 1, "one batch");
       execFileSync("promtool", ["check", "metrics"], { input: await h.registry.metrics() });
       socket.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("uses Coder's metric names and help text byte for byte", async () => {
-    const h = await startProxy();
-    try {
+    await withProxy(async (h) => {
       const text = await h.registry.metrics();
       assert.ok(
         text.includes(
@@ -439,8 +391,6 @@ describe("Metrics", () => {
       for (const name of ["agentd_boundary_spool_batches", "agentd_boundary_spool_bytes", "agentd_boundary_spool_oldest_age_seconds"]) {
         assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, "m"));
       }
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
