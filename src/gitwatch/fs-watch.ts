@@ -93,6 +93,9 @@ export class FsWatchHub {
     watcher.once("ready", () => {
       repo.ready = true;
       this.updateGauge();
+      // Edits made while the watch was being set up raised no event: one
+      // scan now shows them instead of the next poll.
+      this.changed(repo);
     });
     watcher.on("error", (err) => {
       this.opts.metrics.fsWatchErrors.inc();
