@@ -1,6 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { GitWatchService } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
-import { canonicalUuid } from "../http/chat.js";
+import { ancestorIds, canonicalUuid } from "../http/chat.js";
 import type { PathStore } from "./path-store.js";
 
 /**
@@ -11,8 +11,7 @@ export function gitWatchService(pathStore: PathStore): ServiceImpl<typeof GitWat
   return {
     addPaths(req) {
       const chatId = requireChatId(req.chatId);
-      const ancestors = req.ancestorChatIds.map((id) => canonicalUuid(id)).filter((id) => id !== undefined);
-      pathStore.addPaths([chatId, ...ancestors], req.paths);
+      pathStore.addPaths([chatId, ...ancestorIds(req.ancestorChatIds)], req.paths);
       return {};
     },
     getPaths(req) {

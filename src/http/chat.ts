@@ -51,9 +51,16 @@ function parseAncestors(raw: string | undefined): string[] {
   } catch {
     return [];
   }
-  if (!Array.isArray(parsed)) return [];
+  return Array.isArray(parsed) ? ancestorIds(parsed) : [];
+}
+
+/**
+ * Ancestor chat ids as Coder keeps them: each entry in canonical form,
+ * entries that are not UUIDs (and the nil UUID) skipped, duplicates dropped.
+ */
+export function ancestorIds(entries: readonly unknown[]): string[] {
   const ids: string[] = [];
-  for (const entry of parsed) {
+  for (const entry of entries) {
     const id = typeof entry === "string" ? canonicalUuid(entry) : undefined;
     if (id && id !== NIL_UUID && !ids.includes(id)) ids.push(id);
   }

@@ -12,7 +12,7 @@ import {
   TruncationSchema,
   type FollowResponse,
 } from "../../gen/agentd/process/v1/process_pb.js";
-import { canonicalUuid, chatScope, type ChatScope } from "../http/chat.js";
+import { ancestorIds, canonicalUuid, chatScope, type ChatScope } from "../http/chat.js";
 import { goQuote, ProcessError } from "./errors.js";
 import { processInfo, type ProcessManager, type SignalName } from "./manager.js";
 
@@ -28,8 +28,7 @@ const SIGNAL_NAMES: Partial<Record<Signal, SignalName>> = {
  */
 function scopeOf(chatId: string, ancestorChatIds: string[], ctx: HandlerContext): ChatScope {
   if (chatId) {
-    const ancestors = ancestorChatIds.map((a) => canonicalUuid(a)).filter((a): a is string => a !== undefined);
-    return { chatId: canonicalUuid(chatId), ancestorChatIds: [...new Set(ancestors)] };
+    return { chatId: canonicalUuid(chatId), ancestorChatIds: ancestorIds(ancestorChatIds) };
   }
   return chatScope(Object.fromEntries(ctx.requestHeader.entries()));
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { chatScope } from "../../src/http/chat.js";
+import { ancestorIds, chatScope } from "../../src/http/chat.js";
 
 const A = "3f1e2d4c-5b6a-4789-8abc-def012345678";
 const B = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
@@ -32,5 +32,9 @@ describe("chat headers", () => {
   it("ignores malformed ancestor JSON", () => {
     assert.deepEqual(chatScope({ "coder-chat-id": A, "coder-ancestor-chat-ids": "[oops" }).ancestorChatIds, []);
     assert.deepEqual(chatScope({ "coder-chat-id": A, "coder-ancestor-chat-ids": '{"a":1}' }).ancestorChatIds, []);
+  });
+
+  it("keeps ancestor ids from a Connect request the way it keeps the header's: canonical, nil and bad entries skipped, no repeats", () => {
+    assert.deepEqual(ancestorIds([A.toUpperCase(), "00000000-0000-0000-0000-000000000000", "nope", A, B]), [A, B]);
   });
 });
