@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -84,13 +85,8 @@ export class AgentSocketServer {
       this.refused.inc();
       this.log.warn({ limit: MAX_SOCKET_CONNECTIONS }, "agent socket connection refused: too many open");
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.socketPath, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    }).catch((err: unknown) => {
+    server.listen(this.socketPath);
+    await once(server, "listening").catch((err: unknown) => {
       throw new UsageError(FLAG, `cannot listen on ${this.socketPath}: ${errorText(err)}`);
     });
     server.on("error", (err) => this.log.error({ err }, "agent socket listener failed"));

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -57,13 +58,8 @@ export class SocketServer {
     const server = net.createServer((socket) => this.serve(socket));
     server.maxConnections = this.maxConnections;
     server.on("drop", () => this.events.onRefused());
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.socketPath, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    server.listen(this.socketPath);
+    await once(server, "listening");
     server.on("error", (err) => this.log.warn({ err: errorText(err) }, "boundary socket accept error"));
     this.server = server;
   }

@@ -1,4 +1,4 @@
-import { EventEmitter } from "node:events";
+import { EventEmitter, once } from "node:events";
 import fs from "node:fs";
 import http, { type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
@@ -157,10 +157,8 @@ export class CoderdPeer extends EventEmitter<Events> {
       res.end(body);
     });
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port ?? this.port, this.opts.host ?? "127.0.0.1", () => resolve());
-    });
+    server.listen(opts.port ?? this.port, this.opts.host ?? "127.0.0.1");
+    await once(server, "listening");
     this.port = (server.address() as { port: number }).port;
     this.server = server;
     this.opts.log?.info({ url: this.url }, "coderd peer listening");
