@@ -10,7 +10,7 @@ import { Registry } from "prom-client";
 import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { AgentSocketPart } from "../src/agentsocket/agent-socket.js";
 import { agentSocketClient } from "../src/agentsocket/client.js";
-import { DisconnectedUpstream } from "../src/coderd/disconnected.js";
+import { EmbeddedUpstream } from "../src/coderd/embedded.js";
 import { createInProcessTransport } from "../src/coderd/in-process-transport.js";
 import { createLogger } from "../src/log.js";
 
@@ -29,7 +29,10 @@ async function time(label: string, call: () => Promise<unknown>): Promise<number
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentsocket-bench-"));
-const part = new AgentSocketPart(path.join(dir, "agent.sock"), new DisconnectedUpstream(), createLogger("silent"), new Registry());
+// SyncReady never reaches the upstream; any will do.
+const upstream = new EmbeddedUpstream(dir, createLogger("silent"));
+await upstream.start();
+const part = new AgentSocketPart(path.join(dir, "agent.sock"), upstream, createLogger("silent"), new Registry());
 await part.start();
 try {
   for (let i = 1; i < CHAIN; i++) part.graph.want(`u${i}`, `u${i - 1}`);
@@ -41,5 +44,6 @@ try {
   console.log(`ratio: unix socket dRPC / in-process = ${(drpc / base).toFixed(2)}x (${CALLS} calls each)`);
 } finally {
   await part.stop();
+  await upstream.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 }

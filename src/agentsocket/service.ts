@@ -1,7 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
-import { NOT_CONNECTED_MESSAGE } from "../coderd/disconnected.js";
-import type { Upstream } from "../coderd/upstream.js";
+import { NOT_CONNECTED_MESSAGE, type Upstream } from "../coderd/upstream.js";
 import type { Logger } from "../log.js";
 import { UnitError, type UnitErrorKind, type UnitGraph } from "./unit-graph.js";
 

@@ -2,6 +2,9 @@ import type { Client } from "@connectrpc/connect";
 import type { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { Part } from "../part.js";
 
+/** Error text Coder's agent socket returns when there is no coderd connection. */
+export const NOT_CONNECTED_MESSAGE = "agent not connected to coderd";
+
 /** A typed client of Coder's Agent API, whatever carries it. */
 export type AgentClient = Client<typeof AgentService>;
 

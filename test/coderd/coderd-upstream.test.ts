@@ -4,7 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { Registry } from "prom-client";
 import { UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
 import { agentRpcUrl, CoderdUpstream } from "../../src/coderd/coderd-upstream.js";
-import { NOT_CONNECTED_MESSAGE } from "../../src/coderd/disconnected.js";
+import { NOT_CONNECTED_MESSAGE } from "../../src/coderd/upstream.js";
 import { createLogger } from "../../src/log.js";
 import { coderdPeer, waitFor } from "../helpers/coderd-peer.js";
 import { rejection } from "../helpers/rejection.js";
