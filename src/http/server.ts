@@ -15,6 +15,24 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: P
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
+/**
+ * What a route declares about itself to the HTTP guard that every request
+ * passes before any handler runs.
+ */
+export interface RouteOptions {
+  /**
+   * The route takes a raw request body (`application/octet-stream`), as
+   * `write-file` does; other state-changing routes take JSON or Connect.
+   */
+  rawBody?: boolean;
+  /**
+   * Served without the bearer token: the route holds no data and changes
+   * nothing (liveness, the dashboard's static assets). Host and Origin checks
+   * still apply.
+   */
+  public?: boolean;
+}
+
 /** A named readiness condition reported by `/readyz`. */
 export type ReadinessCheck = () => boolean;
 
@@ -25,6 +43,7 @@ interface Route {
   method: string;
   segments: string[];
   handler: RouteHandler;
+  options: RouteOptions;
 }
 
 /**
@@ -47,14 +66,14 @@ export class HttpServer {
     private readonly log: Logger,
     private readonly registry: Registry,
   ) {
-    this.route("GET", "/healthz", (_req, res) => writeJson(res, 200, { status: "ok" }));
+    this.route("GET", "/healthz", (_req, res) => writeJson(res, 200, { status: "ok" }), { public: true });
     this.route("GET", "/readyz", (_req, res) => this.serveReady(res));
     this.route("GET", "/metrics", (_req, res) => this.serveMetrics(res));
   }
 
   /** Registers a REST route; `pattern` segments starting with `:` are parameters. */
-  route(method: string, pattern: string, handler: RouteHandler): void {
-    this.routes.push({ method, segments: splitPath(pattern), handler });
+  route(method: string, pattern: string, handler: RouteHandler, options: RouteOptions = {}): void {
+    this.routes.push({ method, segments: splitPath(pattern), handler, options });
   }
 
   /** Registers a WebSocket (or other upgrade) endpoint at an exact path. */
