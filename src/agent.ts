@@ -8,6 +8,7 @@ import type { Upstream } from "./coderd/upstream.js";
 import type { Config } from "./config.js";
 import { prepareDataDir } from "./datadir.js";
 import { GitWatch } from "./gitwatch/gitwatch.js";
+import { RequestGuard } from "./http/guard.js";
 import { HttpServer } from "./http/server.js";
 import type { Logger } from "./log.js";
 import { createRegistry } from "./metrics.js";
@@ -42,7 +43,12 @@ export class Agent {
     private readonly log: Logger,
   ) {
     this.registry = createRegistry();
-    this.http = new HttpServer(config.httpAddr, log.child({ component: "http" }), this.registry);
+    const guard = new RequestGuard({
+      allowedHosts: config.allowedHosts,
+      allowedOrigins: config.allowedOrigins,
+      token: config.httpToken,
+    });
+    this.http = new HttpServer(config.httpAddr, log.child({ component: "http" }), this.registry, guard);
     this.upstream = config.coderUrl
       ? new CoderdUpstream({
           url: config.coderUrl,
@@ -78,6 +84,7 @@ export class Agent {
       registry: this.registry,
       workdir: config.workdir,
       maxProcesses: config.maxProcesses,
+      secrets: [config.token, config.httpToken].filter((s): s is string => s !== undefined),
     });
     registerProcessRoutes(this.http, this.processes, processLog);
     this.http.connect((router) => router.service(ProcessService, processService(this.processes)));

@@ -4,6 +4,8 @@ import path from "node:path";
 import { Option } from "commander";
 import type { LevelWithSilent } from "pino";
 import { UsageError } from "./errors.js";
+import { isLoopbackName } from "./http/guard.js";
+import { HTTP_TOKEN_FILE_ENV, HTTP_TOKEN_FILE_FLAG, readHttpTokenFile } from "./http/token-file.js";
 import { LOG_LEVELS } from "./log.js";
 
 /** Everything `agentd serve` is configured with, from flags and env. */
@@ -21,6 +23,12 @@ export interface Config {
   boundarySpoolBytes: number;
   gitWatchPollSeconds: number;
   maxFsWatchedRepos: number;
+  /** Host names accepted besides loopback (`--allowed-host`). */
+  allowedHosts: string[];
+  /** Origins whose pages may call the API (`--allowed-origin`). */
+  allowedOrigins: string[];
+  /** The HTTP API's bearer token, read from `--http-token-file`. */
+  httpToken: string | undefined;
 }
 
 export interface HostPort {
@@ -126,6 +134,14 @@ export interface ServeOptions {
   boundarySpoolBytes: string;
   gitWatchPollInterval: string;
   maxFsWatchedRepos: string;
+  allowedHost: string[];
+  allowedOrigin: string[];
+  httpTokenFile?: string;
+}
+
+/** Collects a repeatable flag; each value (and the env var) may also list several, comma-separated. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(",").map((v) => v.trim()).filter((v) => v !== "")];
 }
 
 /** The `agentd serve` flags, each with its env var and default. */
@@ -162,6 +178,17 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--max-fs-watched-repos <n>", "git repositories watched for file edits at once; the rest are polled")
       .env("AGENTD_MAX_FS_WATCHED_REPOS")
       .default(String(DEFAULT_MAX_FS_WATCHED_REPOS)),
+    new Option("--allowed-host <host>", "Host header accepted besides loopback names (repeatable; host or host:port)")
+      .env("AGENTD_ALLOWED_HOSTS")
+      .argParser(collect)
+      .default([]),
+    new Option("--allowed-origin <origin>", "origin (scheme://host[:port]) whose pages may call the API (repeatable)")
+      .env("AGENTD_ALLOWED_ORIGINS")
+      .argParser(collect)
+      .default([]),
+    new Option(`${HTTP_TOKEN_FILE_FLAG} <path>`, "file holding a bearer token every API request must send (required off loopback)").env(
+      HTTP_TOKEN_FILE_ENV,
+    ),
   ];
 }
 
@@ -179,14 +206,46 @@ function readTokenFile(file: string): string {
   return token;
 }
 
+function parseAllowedHost(value: string): string {
+  if (/[/\s@]/.test(value) || value.startsWith(":")) {
+    throw new UsageError("--allowed-host", `"${value}" is not a host name (for example my-workspace.example.com)`);
+  }
+  return value.toLowerCase();
+}
+
+function parseAllowedOrigin(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || `${url.origin}/` !== url.href.replace(/\/?$/, "/")) {
+    throw new UsageError("--allowed-origin", `"${value}" is not an origin (scheme://host[:port], for example https://app.example.com)`);
+  }
+  return url.origin;
+}
+
+/** A non-loopback listener must be behind the bearer token: anyone who can reach it could run commands. */
+function requireTokenOffLoopback(addr: HostPort, token: string | undefined): HostPort {
+  if (!isLoopbackName(addr.host) && token === undefined) {
+    throw new UsageError(
+      "--http-addr",
+      `${formatHostPort(addr)} is not a loopback address: set ${HTTP_TOKEN_FILE_FLAG} so requests need a bearer token`,
+    );
+  }
+  return addr;
+}
+
 /** Validates raw option values into a Config; throws UsageError naming the flag. */
 export function resolveConfig(opts: ServeOptions): Config {
   const coderUrl = opts.coderUrl ? parseUrl(opts.coderUrl, "--coder-url") : undefined;
   if (coderUrl && !opts.token && !opts.tokenFile) {
     throw new UsageError("--token", "required with --coder-url (or use --token-file)");
   }
+  const httpToken = opts.httpTokenFile ? readHttpTokenFile(opts.httpTokenFile) : undefined;
   return {
-    httpAddr: parseHostPort(opts.httpAddr, "--http-addr"),
+    httpAddr: requireTokenOffLoopback(parseHostPort(opts.httpAddr, "--http-addr"), httpToken),
     boundarySocket: nonEmpty(opts.boundarySocket, "--boundary-socket"),
     agentSocket: nonEmpty(opts.agentSocket, "--agent-socket"),
     dataDir: path.resolve(nonEmpty(opts.dataDir, "--data-dir")),
@@ -199,5 +258,8 @@ export function resolveConfig(opts: ServeOptions): Config {
     boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
     gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),
     maxFsWatchedRepos: parsePositiveInt(opts.maxFsWatchedRepos, "--max-fs-watched-repos"),
+    allowedHosts: (opts.allowedHost ?? []).map(parseAllowedHost),
+    allowedOrigins: (opts.allowedOrigin ?? []).map(parseAllowedOrigin),
+    httpToken,
   };
 }

@@ -2,14 +2,20 @@ import { Command } from "commander";
 import { Agent, SHUTDOWN_TIMEOUT_MS } from "../agent.js";
 import { resolveConfig, serveOptions, type ServeOptions } from "../config.js";
 import { createLogger } from "../log.js";
+import { dropSecretEnv, hideTokenArgument } from "../secrets.js";
 
 /** `agentd serve`: runs the daemon until SIGTERM or SIGINT. */
 export function serveCommand(): Command {
   const cmd = new Command("serve").description("run the agentd daemon");
   for (const option of serveOptions()) cmd.addOption(option);
   cmd.action(async (opts: ServeOptions) => {
+    const tokenOnCommandLine = hideTokenArgument();
     const config = resolveConfig(opts);
+    dropSecretEnv();
     const log = createLogger(config.logLevel);
+    if (tokenOnCommandLine) {
+      log.warn("--token on the command line is visible to other local users while agentd starts; use --token-file");
+    }
     const agent = new Agent(config, log);
     await agent.start();
     await waitForSignal(log.child({ component: "signals" }), agent);

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -6,7 +6,9 @@ import type { Registry } from "prom-client";
 import type { HostPort } from "../config.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { BodyError, writeError, writeJson } from "./json.js";
+import { invalidProtobufAsInvalidArgument } from "./connect-errors.js";
+import { isPreflight, RequestGuard, type Refusal } from "./guard.js";
+import { BodyError, goJson, MAX_BODY_BYTES, writeError, writeJson } from "./json.js";
 
 /** Route parameters captured from `:name` segments. */
 export type Params = Record<string, string>;
@@ -65,6 +67,7 @@ export class HttpServer {
     private readonly addr: HostPort,
     private readonly log: Logger,
     private readonly registry: Registry,
+    private readonly guard = new RequestGuard(),
   ) {
     this.route("GET", "/healthz", (_req, res) => writeJson(res, 200, { status: "ok" }), { public: true });
     this.route("GET", "/readyz", (_req, res) => this.serveReady(res));
@@ -108,11 +111,16 @@ export class HttpServer {
 
   async listen(): Promise<void> {
     const connect = connectNodeAdapter({
-      routes: (router) => this.connectRoutes.forEach((register) => register(router)),
+      routes: (router) => {
+        this.connectRoutes.forEach((register) => register(router));
+        router.handlers.forEach((h, i) => (router.handlers[i] = invalidProtobufAsInvalidArgument(h)));
+      },
       fallback: (req, res) => this.serveRoutes(req as IncomingMessage, res as ServerResponse),
+      // The same bound as REST bodies, checked after decompression too.
+      readMaxBytes: MAX_BODY_BYTES,
     });
     const server = http.createServer((req, res) => {
-      connect(req, res);
+      if (!this.guardRequest(req, res)) connect(req, res);
     });
     server.on("upgrade", (req, socket, head) => this.serveUpgrade(req, socket, head));
     server.on("clientError", (_err, socket) => {
@@ -164,21 +172,54 @@ export class HttpServer {
     res.end(body);
   }
 
-  private serveRoutes(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? "/", "http://agentd");
-    const segments = splitPath(url.pathname);
-    let pathMatched = false;
+  /**
+   * Runs the guard on a plain request; answers a refusal or a CORS preflight
+   * itself and returns true when the request is done.
+   */
+  private guardRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    for (const [name, value] of Object.entries(this.guard.corsHeaders(req))) res.setHeader(name, value);
+    const refusal = this.guard.check(req, this.findRoute(req)?.route.options);
+    if (refusal) {
+      this.logRefusal(req, refusal);
+      if (refusal.status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="agentd"');
+      writeError(res, refusal.status, refusal.message);
+      req.resume();
+      return true;
+    }
+    if (isPreflight(req)) {
+      res.writeHead(204);
+      res.end();
+      return true;
+    }
+    return false;
+  }
+
+  private logRefusal(req: IncomingMessage, refusal: Refusal): void {
+    const { host, origin } = req.headers;
+    this.log.warn({ method: req.method, path: req.url?.split("?")[0], host, origin, status: refusal.status }, refusal.message);
+  }
+
+  /** The route `req` addresses (path and method), with its parameters. */
+  private findRoute(req: IncomingMessage): { route: Route; params: Params } | undefined {
+    const segments = splitPath(new URL(req.url ?? "/", "http://agentd").pathname);
     for (const route of this.routes) {
       const params = matchSegments(route.segments, segments);
-      if (!params) continue;
-      pathMatched = true;
-      if (route.method !== req.method) continue;
+      if (params && route.method === req.method) return { route, params };
+    }
+    return undefined;
+  }
+
+  private serveRoutes(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://agentd");
+    const found = this.findRoute(req);
+    if (found) {
       Promise.resolve()
-        .then(() => route.handler(req, res, params, url))
+        .then(() => found.route.handler(req, res, found.params, url))
         .catch((err: unknown) => this.failRequest(res, err));
       return;
     }
-    if (pathMatched) {
+    const segments = splitPath(url.pathname);
+    if (this.routes.some((route) => matchSegments(route.segments, segments))) {
       res.writeHead(405, { "Content-Type": "text/plain; charset=utf-8" });
       res.end("Method Not Allowed\n");
       return;
@@ -201,6 +242,16 @@ export class HttpServer {
     socket.on("error", (err) => this.log.debug({ err }, "upgrade socket error"));
     this.upgraded.add(socket);
     socket.once("close", () => this.upgraded.delete(socket));
+    const refusal = this.guard.check(req);
+    if (refusal) {
+      this.logRefusal(req, refusal);
+      const body = goJson({ message: refusal.message });
+      socket.end(
+        `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      return;
+    }
     const url = new URL(req.url ?? "/", "http://agentd");
     const handler = this.upgrades.get(url.pathname);
     if (!handler) {

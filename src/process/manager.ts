@@ -12,6 +12,7 @@ import type { FollowQueue } from "./follow-queue.js";
 import type { RenderedOutput } from "./head-tail-buffer.js";
 import { ManagedProcess, type ProcessMeta } from "./managed-process.js";
 import { ProcessMetrics } from "./metrics.js";
+import { withoutSecrets } from "../secrets.js";
 
 /** Exited processes are dropped by `list` once exited longer than this (agentproc reap age). */
 export const REAP_AFTER_MS = 5 * 60 * 1000;
@@ -94,6 +95,8 @@ export interface ProcessManagerOptions {
   maxExitedRetained?: number;
   /** Where output pipes come from; a pool in the temp directory unless set. */
   fifos?: FifoPool;
+  /** Token values no child may inherit, under any variable name (see secrets.ts). */
+  secrets?: readonly string[];
 }
 
 interface ManagerEvents {
@@ -232,10 +235,11 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     },
   };
 
-  /** The agent's environment → env hook → request env → CODER_CHAT_ID. */
+  /** The agent's environment without secrets → env hook → request env → CODER_CHAT_ID. */
   private env(req: StartRequest, scope: ChatScope): Record<string, string> {
     let env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    env = withoutSecrets(env, this.opts.secrets ?? []);
     if (this.opts.envHook) {
       try {
         env = this.opts.envHook({ ...env });
