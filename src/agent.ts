@@ -108,7 +108,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    await prepareDataDir(this.config.dataDir);
+    await prepareDataDir(this.config.dataDir, this.log);
     this.log.info({ upstream: this.upstream.description }, "upstream selected");
     try {
       for (const part of this.parts) {

@@ -6,6 +6,7 @@ import {
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
 import { decodeRemembering, wireBytes } from "../coderd/known-encoding.js";
+import { preparePrivateDatabaseFile } from "../datadir.js";
 import { errnoCode } from "../errors.js";
 import type { SpoolStats } from "./metrics.js";
 
@@ -83,6 +84,7 @@ export class Spool {
     private readonly maxBytes: number,
     private readonly now: Clock = Date.now,
   ) {
+    preparePrivateDatabaseFile(file);
     this.db = new Database(file);
     try {
       this.db.pragma("journal_mode = WAL");

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import Database from "better-sqlite3";
 import { wireBytes } from "./known-encoding.js";
+import { preparePrivateDatabaseFile } from "../datadir.js";
 import {
   ReportBoundaryLogsRequestSchema,
   UpdateAppStatusRequestSchema,
@@ -73,6 +74,7 @@ export class EmbeddedStore extends EventEmitter<Events> {
 
   constructor(file: string, opts: { readonly?: boolean } = {}) {
     super();
+    if (!opts.readonly) preparePrivateDatabaseFile(file);
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     if (!opts.readonly) {
       this.db.pragma("journal_mode = WAL");
