@@ -6,8 +6,9 @@ import type { Upstream } from "../coderd/upstream.js";
 import { DrpcServer } from "../drpc/server.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
+import { SocketWatch } from "../socket-watch.js";
 import { agentSocketService } from "./service.js";
-import { AgentSocketServer } from "./socket-server.js";
+import { AGENT_SOCKET_FLAG, AgentSocketServer } from "./socket-server.js";
 import { subAgentProxy } from "./subagent-proxy.js";
 import { UnitGraph } from "./unit-graph.js";
 
@@ -21,6 +22,7 @@ export class AgentSocketPart implements Part {
   readonly graph = new UnitGraph();
   readonly service: ServiceImpl<typeof AgentSocket>;
   private readonly server: AgentSocketServer;
+  private readonly watch: SocketWatch;
 
   constructor(socketPath: string, upstream: Upstream, log: Logger, registry: Registry) {
     this.service = agentSocketService(this.graph, upstream, log);
@@ -28,18 +30,21 @@ export class AgentSocketPart implements Part {
     drpc.register(AgentSocket, this.service);
     drpc.register(AgentService, subAgentProxy(upstream));
     this.server = new AgentSocketServer(socketPath, drpc, log, registry);
+    this.watch = new SocketWatch(socketPath, AGENT_SOCKET_FLAG, () => this.server.relisten(), log);
   }
 
-  /** True while the unix socket accepts connections (for `/readyz`). */
+  /** True while the unix socket accepts connections and its file is still ours (for `/readyz`). */
   get listening(): boolean {
-    return this.server.listening;
+    return this.server.listening && this.watch.intact;
   }
 
   async start(): Promise<void> {
     await this.server.listen();
+    this.watch.start();
   }
 
   async stop(): Promise<void> {
+    this.watch.stop();
     await this.server.close();
   }
 }

@@ -1,11 +1,12 @@
-import { once } from "node:events";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { Counter, type Registry } from "prom-client";
+import { ConnectionSlots, IDLE_EVICTION_MS } from "../connection-slots.js";
 import type { DrpcServer } from "../drpc/server.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { listenPrivate, removeOwnSocket, socketIdentity, type SocketIdentity } from "../socket-file.js";
 
 /** How long the availability check waits for a server to answer (agent/agentsocket/socket_unix.go). */
 export const AVAILABILITY_DIAL_TIMEOUT_MS = 10_000;
@@ -13,14 +14,20 @@ export const AVAILABILITY_DIAL_TIMEOUT_MS = 10_000;
 export const SOCKET_DIR_MODE = 0o700;
 /** Mode of the socket file: owner only (socket_unix.go). */
 export const SOCKET_FILE_MODE = 0o600;
-/** Connections served at once; further ones are closed on arrival (each CLI call holds one only briefly). */
+/**
+ * Connections served at once; a further one takes the slot of a connection
+ * idle for IDLE_EVICTION_MS, else is closed on arrival (each CLI call holds one only briefly).
+ */
 export const MAX_SOCKET_CONNECTIONS = 256;
 
 /** Counts connections closed on arrival because MAX_SOCKET_CONNECTIONS were already open. */
 export const CONNECTIONS_REFUSED_METRIC = "agentd_agentsocket_connections_refused_total";
+/** Counts idle connections closed to make room for a new one at MAX_SOCKET_CONNECTIONS. */
+export const CONNECTIONS_EVICTED_METRIC = "agentd_agentsocket_connections_evicted_total";
 
 /** The flag the socket path comes from, named in every usage error. */
-const FLAG = "--agent-socket";
+export const AGENT_SOCKET_FLAG = "--agent-socket";
+const FLAG = AGENT_SOCKET_FLAG;
 
 /** Resolves true when something accepts a connection on `socketPath`. */
 function answers(socketPath: string): Promise<boolean> {
@@ -47,18 +54,28 @@ export class AgentSocketServer {
   private server: net.Server | undefined;
   private readonly conns = new Set<net.Socket>();
   private readonly refused: Counter;
+  private readonly evicted: Counter;
+  private readonly slots: ConnectionSlots;
+  private bound: SocketIdentity | undefined;
 
   constructor(
     readonly socketPath: string,
     private readonly drpc: DrpcServer,
     private readonly log: Logger,
     registry: Registry,
+    idleEvictionMs = IDLE_EVICTION_MS,
   ) {
     this.refused = new Counter({
       name: CONNECTIONS_REFUSED_METRIC,
       help: `Agent socket connections closed on arrival because ${MAX_SOCKET_CONNECTIONS} were already open.`,
       registers: [registry],
     });
+    this.evicted = new Counter({
+      name: CONNECTIONS_EVICTED_METRIC,
+      help: `Idle agent socket connections closed to make room for a new one at ${MAX_SOCKET_CONNECTIONS} open.`,
+      registers: [registry],
+    });
+    this.slots = new ConnectionSlots(MAX_SOCKET_CONNECTIONS, idleEvictionMs);
   }
 
   /** True while the socket accepts connections. */
@@ -80,22 +97,26 @@ export class AgentSocketServer {
     }
     await this.clearPath();
     const server = net.createServer((conn) => this.accept(conn));
-    server.maxConnections = MAX_SOCKET_CONNECTIONS;
-    server.on("drop", () => {
-      this.refused.inc();
-      this.log.warn({ limit: MAX_SOCKET_CONNECTIONS }, "agent socket connection refused: too many open");
-    });
-    server.listen(this.socketPath);
-    await once(server, "listening").catch((err: unknown) => {
+    await listenPrivate(server, this.socketPath).catch((err: unknown) => {
       throw new UsageError(FLAG, `cannot listen on ${this.socketPath}: ${errorText(err)}`);
     });
+    this.bound = socketIdentity(this.socketPath);
     server.on("error", (err) => this.log.error({ err }, "agent socket listener failed"));
     this.server = server;
-    await fs.chmod(this.socketPath, SOCKET_FILE_MODE);
     this.log.info({ path: this.socketPath }, "agent socket listening");
   }
 
-  /** Stops accepting, drops open connections and removes the socket file. */
+  /**
+   * Listens again after the socket file was removed: the old listener stops
+   * accepting, open connections carry on.
+   */
+  async relisten(): Promise<void> {
+    this.server?.close();
+    this.server = undefined;
+    await this.listen();
+  }
+
+  /** Stops accepting, drops open connections and removes the socket file (if it is still ours). */
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
@@ -103,7 +124,7 @@ export class AgentSocketServer {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const conn of this.conns) conn.destroy();
     await closed;
-    await fs.rm(this.socketPath, { force: true });
+    removeOwnSocket(this.socketPath, this.bound);
     this.log.info({ path: this.socketPath }, "agent socket closed");
   }
 
@@ -126,6 +147,14 @@ export class AgentSocketServer {
   }
 
   private accept(conn: net.Socket): void {
+    const admission = this.slots.admit(conn);
+    if (admission === "refused") {
+      this.refused.inc();
+      this.log.warn({ limit: MAX_SOCKET_CONNECTIONS }, "agent socket connection refused: too many open");
+      conn.destroy();
+      return;
+    }
+    if (admission === "evicted") this.evicted.inc();
     this.conns.add(conn);
     conn.on("error", (err) => this.log.debug({ err: err.message }, "agent socket connection error"));
     void this.drpc.serve(conn).finally(() => this.conns.delete(conn));

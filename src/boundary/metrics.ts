@@ -36,6 +36,7 @@ export class BoundaryMetrics {
   readonly batchesForwarded: Counter;
   readonly connections: Gauge;
   readonly connectionsRefused: Counter;
+  readonly connectionsEvicted: Counter;
 
   constructor(registry: Registry, spoolStats: () => SpoolStats) {
     const registers = [registry];
@@ -64,6 +65,11 @@ export class BoundaryMetrics {
     this.connectionsRefused = new Counter({
       name: "agentd_boundary_connections_refused_total",
       help: "Boundary connections closed on accept because the proxy already had its maximum open.",
+      registers,
+    });
+    this.connectionsEvicted = new Counter({
+      name: "agentd_boundary_connections_evicted_total",
+      help: "Idle boundary connections closed to make room for a new one at the connection cap.",
       registers,
     });
     const gauge = (name: string, help: string, read: (s: SpoolStats) => number) =>

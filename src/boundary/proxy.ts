@@ -2,12 +2,13 @@ import type { Registry } from "prom-client";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
+import { SocketWatch } from "../socket-watch.js";
 import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { BoundaryStatus } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
 import type { BoundaryFrameMessage } from "./codec.js";
 import { Forwarder, type BoundaryLogsClient, type ForwarderTiming } from "./forwarder.js";
 import { BoundaryMetrics, type SpoolStats } from "./metrics.js";
-import { MAX_CONNECTIONS, SocketServer } from "./socket-server.js";
+import { BOUNDARY_SOCKET_FLAG, MAX_CONNECTIONS, SocketServer } from "./socket-server.js";
 import { Spool, type Clock } from "./spool.js";
 
 /** How long stop waits for queued batches to reach the upstream before spooling them (within the agent's 5 s). */
@@ -26,6 +27,8 @@ export interface BoundaryProxyOptions extends ForwarderTiming {
   /** Bound on spooled bytes (`--boundary-spool-bytes`). */
   spoolMaxBytes: number;
   maxConnections?: number;
+  /** How long a connection must be idle before a newcomer at the cap may take its slot. */
+  idleEvictionMs?: number;
   clock?: Clock;
 }
 
@@ -40,6 +43,7 @@ export class BoundaryProxy implements Part {
   readonly name = "boundary";
   readonly metrics: BoundaryMetrics;
   private readonly server: SocketServer;
+  private readonly watch: SocketWatch;
   private spool: Spool | undefined;
   private forwarder: Forwarder | undefined;
   private startError: string | undefined;
@@ -52,15 +56,18 @@ export class BoundaryProxy implements Part {
         onMessages: (messages, connection) => this.dispatch(messages, connection),
         onConnectionsChanged: (open) => this.metrics.connections.set(open),
         onRefused: () => this.metrics.connectionsRefused.inc(),
+        onEvicted: () => this.metrics.connectionsEvicted.inc(),
       },
       opts.log,
       opts.maxConnections ?? MAX_CONNECTIONS,
+      opts.idleEvictionMs,
     );
+    this.watch = new SocketWatch(opts.socketPath, BOUNDARY_SOCKET_FLAG, () => this.server.relisten(), opts.log);
   }
 
-  /** True while the socket accepts connections (the `/readyz` check). */
+  /** True while the socket accepts connections and its file is still ours (the `/readyz` check). */
   ready(): boolean {
-    return this.server.listening;
+    return this.server.listening && this.watch.intact;
   }
 
   /** Why the socket is not listening, if it failed to start. */
@@ -75,6 +82,7 @@ export class BoundaryProxy implements Part {
     this.forwarder.start();
     try {
       await this.server.listen();
+      this.watch.start();
       this.opts.log.info({ socket: this.opts.socketPath }, "boundary log proxy listening");
     } catch (err) {
       this.startError = errorText(err);
@@ -87,6 +95,7 @@ export class BoundaryProxy implements Part {
 
   /** Closes the socket, flushes the queue to the upstream or the spool, closes the spool. */
   async stop(): Promise<void> {
+    this.watch.stop();
     await this.server.close();
     await this.forwarder?.shutdown(FLUSH_TIMEOUT_MS);
     this.forwarder = undefined;

@@ -1,14 +1,18 @@
-import { once } from "node:events";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { errnoCode, errorText } from "../errors.js";
+import { ConnectionSlots, IDLE_EVICTION_MS } from "../connection-slots.js";
+import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
+import { claimSocketPath, listenPrivate, removeOwnSocket, socketIdentity, type SocketIdentity } from "../socket-file.js";
 import { decodeFrameMessage, FrameDecoder, FrameError, type BoundaryFrameMessage } from "./codec.js";
 
+/** The flag the socket path comes from, named in every error about it. */
+export const BOUNDARY_SOCKET_FLAG = "--boundary-socket";
+
 /**
- * Boundary connections served at once; past it a new connection is closed on
- * accept (agentd's own bound: one boundary process holds one connection, so
+ * Boundary connections served at once; past it a new connection takes the
+ * slot of one idle for IDLE_EVICTION_MS or is closed on accept (agentd's own bound: one boundary process holds one connection, so
  * this leaves ample room while keeping file descriptors bounded).
  */
 export const MAX_CONNECTIONS = 1024;
@@ -23,6 +27,8 @@ export interface SocketServerEvents {
   onMessages(messages: BoundaryFrameMessage[], connection: number): void;
   onConnectionsChanged(open: number): void;
   onRefused(): void;
+  /** A connection idle too long was closed to make room for a new one. */
+  onEvicted?(): void;
 }
 
 /**
@@ -32,36 +38,49 @@ export interface SocketServerEvents {
 export class SocketServer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private readonly slots: ConnectionSlots;
+  private bound: SocketIdentity | undefined;
   private connections = 0;
 
   constructor(
     private readonly socketPath: string,
     private readonly events: SocketServerEvents,
     private readonly log: Logger,
-    private readonly maxConnections = MAX_CONNECTIONS,
-  ) {}
+    maxConnections = MAX_CONNECTIONS,
+    idleEvictionMs = IDLE_EVICTION_MS,
+  ) {
+    this.slots = new ConnectionSlots(maxConnections, idleEvictionMs);
+  }
 
   /** True while accepting connections. */
   get listening(): boolean {
     return this.server?.listening ?? false;
   }
 
-  /** Removes a stale socket file and listens; rejects with the reason it could not. */
+  /**
+   * Removes a stale socket file and listens (socket 0600); rejects with the
+   * reason it could not, never taking a path a live server answers on nor
+   * removing a file that is not a socket.
+   */
   async listen(): Promise<void> {
     const dir = path.dirname(this.socketPath);
     if (!fs.existsSync(dir)) throw new Error(`socket directory ${dir} does not exist`);
-    try {
-      fs.unlinkSync(this.socketPath);
-    } catch (err) {
-      if (errnoCode(err) !== "ENOENT") throw err;
-    }
+    await claimSocketPath(this.socketPath, BOUNDARY_SOCKET_FLAG);
     const server = net.createServer((socket) => this.serve(socket));
-    server.maxConnections = this.maxConnections;
-    server.on("drop", () => this.events.onRefused());
-    server.listen(this.socketPath);
-    await once(server, "listening");
+    await listenPrivate(server, this.socketPath);
+    this.bound = socketIdentity(this.socketPath);
     server.on("error", (err) => this.log.warn({ err: errorText(err) }, "boundary socket accept error"));
     this.server = server;
+  }
+
+  /**
+   * Listens again after the socket file was removed: the old listener stops
+   * accepting, open connections carry on.
+   */
+  async relisten(): Promise<void> {
+    this.server?.close();
+    this.server = undefined;
+    await this.listen();
   }
 
   /** Stops accepting, closes every connection and removes the socket file. */
@@ -73,13 +92,20 @@ export class SocketServer {
     for (const socket of this.sockets) socket.destroy();
     await closed;
     try {
-      fs.unlinkSync(this.socketPath);
+      removeOwnSocket(this.socketPath, this.bound);
     } catch (err) {
-      if (errnoCode(err) !== "ENOENT") this.log.warn({ err: errorText(err) }, "could not remove boundary socket");
+      this.log.warn({ err: errorText(err) }, "could not remove boundary socket");
     }
   }
 
   private serve(socket: net.Socket): void {
+    const admission = this.slots.admit(socket);
+    if (admission === "refused") {
+      socket.destroy();
+      this.events.onRefused();
+      return;
+    }
+    if (admission === "evicted") this.events.onEvicted?.();
     this.sockets.add(socket);
     this.events.onConnectionsChanged(this.sockets.size);
     const decoder = new FrameDecoder();
