@@ -12,8 +12,6 @@ import { listenPrivate, removeOwnSocket, socketIdentity, type SocketIdentity } f
 export const AVAILABILITY_DIAL_TIMEOUT_MS = 10_000;
 /** Mode of the socket's parent directory when it is created (socket_unix.go). */
 export const SOCKET_DIR_MODE = 0o700;
-/** Mode of the socket file: owner only (socket_unix.go). */
-export const SOCKET_FILE_MODE = 0o600;
 /**
  * Connections served at once; a further one takes the slot of a connection
  * idle for IDLE_EVICTION_MS, else is closed on arrival (each CLI call holds one only briefly).
