@@ -174,7 +174,12 @@ describe("Origin check and browser content types (cross-site requests)", () => {
   });
 
   it("leaves clients that are not browsers alone: no Origin, any or no content type (coderd, the CLI, curl)", async () => {
-    for (const headers of [{}, { "Content-Type": "text/plain;charset=UTF-8", "Sec-Fetch-Mode": "cors" }, { "Content-Type": "application/json" }]) {
+    const shapes: Record<string, string>[] = [
+      {},
+      { "Content-Type": "text/plain;charset=UTF-8", "Sec-Fetch-Mode": "cors" },
+      { "Content-Type": "application/json" },
+    ];
+    for (const headers of shapes) {
       const r = await rawRequest(s.port, "POST", "/api/v0/echo", headers, "{}");
       assert.equal(r.status, 200, JSON.stringify(headers));
     }
