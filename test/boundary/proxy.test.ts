@@ -23,6 +23,16 @@ import {
 } from "./harness.js";
 import { Registry } from "prom-client";
 
+/** A socket file whose server died without removing it (a process killed while listening). */
+function leaveStaleSocket(socketPath: string): void {
+  const listenThenDie = `require("net").createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, "SIGKILL"))`;
+  try {
+    execFileSync(process.execPath, ["-e", listenThenDie]);
+  } catch {
+    // Killed by its own SIGKILL, as intended.
+  }
+}
+
 const urls = (upstream: FakeUpstream) =>
   upstream.received.map((r) => r.logs.map((l) => (l.resource.case === "httpRequest" ? l.resource.value.url : "")));
 
@@ -42,7 +52,7 @@ describe("StartAndClose", () => {
 
   test("replaces a stale socket file left by a previous run", async () => {
     const dir = tempDir("agentd-boundary-");
-    fs.writeFileSync(path.join(dir, "boundary.sock"), "stale");
+    leaveStaleSocket(path.join(dir, "boundary.sock"));
     const h = await startProxy({ dir });
     try {
       assert.ok(fs.statSync(h.socketPath).isSocket());
