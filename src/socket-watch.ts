@@ -20,6 +20,7 @@ export class SocketWatch {
   private state: SocketFileState = "intact";
   private timer: NodeJS.Timeout | undefined;
   private recreating = false;
+  private recreateFailed = false;
 
   constructor(
     private readonly socketPath: string,
@@ -58,9 +59,12 @@ export class SocketWatch {
       await this.recreate();
       this.adopt();
       this.state = "intact";
+      this.recreateFailed = false;
       this.log.info({ path: this.socketPath }, "socket re-created");
     } catch (err) {
-      this.log.error({ path: this.socketPath, err: errorText(err) }, "could not re-create the socket");
+      // Logged once at error, then at debug on every retry, until it works again.
+      this.log[this.recreateFailed ? "debug" : "error"]({ path: this.socketPath, err: errorText(err) }, "could not re-create the socket");
+      this.recreateFailed = true;
     } finally {
       this.recreating = false;
     }

@@ -43,6 +43,9 @@ const SIMPLE_CONTENT_TYPES = new Set(["text/plain", "application/x-www-form-urle
 /** The content type of a raw request body (write-file). */
 const RAW_BODY_CONTENT_TYPE = "application/octet-stream";
 
+/** How long a browser may cache a preflight answer (seconds; Chromium caps it at 7200). */
+const PREFLIGHT_MAX_AGE_SECONDS = 600;
+
 /** `Sec-Fetch-Site` values that mean the request did not come from another site's page. */
 const FIRST_PARTY_FETCH_SITES = new Set(["same-origin", "none"]);
 
@@ -108,13 +111,15 @@ export class RequestGuard {
   corsHeaders(req: GuardRequest): Record<string, string> {
     const origin = header(req.headers.origin);
     if (origin === undefined || !this.origins.has(normalizeOrigin(origin))) return {};
-    return {
+    const cors: Record<string, string> = {
       "Access-Control-Allow-Origin": origin,
       "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-      "Access-Control-Allow-Headers": header(req.headers["access-control-request-headers"]) ?? "",
-      "Access-Control-Max-Age": "600",
+      "Access-Control-Max-Age": String(PREFLIGHT_MAX_AGE_SECONDS),
       Vary: "Origin",
     };
+    const requested = header(req.headers["access-control-request-headers"]);
+    if (requested) cors["Access-Control-Allow-Headers"] = requested;
+    return cors;
   }
 
   private hostAllowed(host: string): boolean {

@@ -2,7 +2,7 @@ import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from "n
 import type { Duplex } from "node:stream";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { Registry } from "prom-client";
+import { Counter, type Registry } from "prom-client";
 import type { HostPort } from "../config.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -62,6 +62,7 @@ export class HttpServer {
   private readonly upgraded = new Set<Duplex>();
   private server: http.Server | undefined;
   private listening = false;
+  private readonly refused: Counter<"status">;
 
   constructor(
     private readonly addr: HostPort,
@@ -69,6 +70,12 @@ export class HttpServer {
     private readonly registry: Registry,
     private readonly guard = new RequestGuard(),
   ) {
+    this.refused = new Counter({
+      name: "agentd_http_requests_refused_total",
+      help: "HTTP requests the guard turned away before any handler ran (403 Host or Origin, 401 token, 415 content type).",
+      labelNames: ["status"],
+      registers: [registry],
+    });
     this.route("GET", "/healthz", (_req, res) => writeJson(res, 200, { status: "ok" }), { public: true });
     this.route("GET", "/readyz", (_req, res) => this.serveReady(res));
     this.route("GET", "/metrics", (_req, res) => this.serveMetrics(res));
@@ -194,9 +201,11 @@ export class HttpServer {
     return false;
   }
 
+  /** Counts a refusal; logs it at debug only, so a hostile page cannot flood the log (the client gets the reason). */
   private logRefusal(req: IncomingMessage, refusal: Refusal): void {
+    this.refused.inc({ status: refusal.status });
     const { host, origin } = req.headers;
-    this.log.warn({ method: req.method, path: req.url?.split("?")[0], host, origin, status: refusal.status }, refusal.message);
+    this.log.debug({ method: req.method, path: req.url?.split("?")[0], host, origin, status: refusal.status }, refusal.message);
   }
 
   /** The route `req` addresses (path and method), with its parameters. */

@@ -36,6 +36,7 @@ describe("the attacks from the issue, against bin/agentd serve with its defaults
     assert.equal(connect.status, 403);
     const list = await new ProcessApi(agentd).list();
     assert.deepEqual(list.json.processes, [], "nothing was started");
+    assert.ok((await scrape(agentd.url, 'agentd_http_requests_refused_total{status="403"}')) >= 7);
   });
 
   it("the git watch WebSocket refuses another site's page and a rebinding Host", async () => {
