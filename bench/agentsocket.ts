@@ -1,48 +1,260 @@
-// Agent socket round trips: a SyncReady call over dRPC on the unix socket
-// (a fresh connection per call, as Coder's CLI makes them) against the same
-// service called in-process, measured in the same run.
+// Agent socket round trips as `coder exp sync` makes them: Ping and
+// SyncStatus over dRPC directly on the unix socket, p50/p99, both with a fresh
+// connection per call (the Go CLI dials once per command, makes its call and
+// closes) and with calls in sequence on one kept connection (stream 1, 2, 3…,
+// as a Go drpcconn numbers them). The baseline, measured in the same run with
+// the same client, is a raw Node unix-socket server that answers the identical
+// request bytes with the identical reply bytes, captured from a real exchange
+// with agentd. Goal: agentd's p50 ≤ 1.5× the echo's.
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createClient } from "@connectrpc/connect";
+import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
-import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
+import { PingRequestSchema, SyncStatusRequestSchema } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { AgentSocketPart } from "../src/agentsocket/agent-socket.js";
-import { agentSocketClient } from "../src/agentsocket/client.js";
 import { EmbeddedUpstream } from "../src/coderd/embedded.js";
-import { createInProcessTransport } from "../src/coderd/in-process-transport.js";
+import { encodePacket, Kind, PacketReader, type Packet } from "../src/drpc/wire.js";
 import { createLogger } from "../src/log.js";
 
-/** Calls per measurement; small enough to finish in seconds on a loaded 2-core machine. */
-const CALLS = 2000;
-/** Units in the dependency chain each call reads readiness from. */
-const CHAIN = 100;
+/** Calls per measurement; small enough for a loaded 2-core machine to finish in about a minute. */
+const CALLS = 3000;
+/** Calls before each measurement (JIT). */
+const WARMUP = 500;
+/** Rounds alternating agentd and the echo; each line keeps its best round, so load from elsewhere hurts both alike. */
+const ROUNDS = 3;
+/** The goal: agentd's p50 at most this many times the echo's. */
+const GOAL_RATIO = 1.5;
+/** Dependencies of the unit SyncStatus reads, so the reply carries a realistic list. */
+const DEPENDENCIES = ["db", "cache", "queue"];
 
-async function time(label: string, call: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 100; i++) await call();
-  const start = performance.now();
-  for (let i = 0; i < CALLS; i++) await call();
-  const ms = performance.now() - start;
-  console.log(`${label}: ${((ms * 1000) / CALLS).toFixed(1)} µs/call`);
-  return ms;
+interface Rpc {
+  label: string;
+  name: string;
+  request: Uint8Array;
 }
 
+function rpc<D extends DescMessage>(label: string, method: string, schema: D, init: MessageInitShape<D>): Rpc {
+  return { label, name: `/coder.agentsocket.v1.AgentSocket/${method}`, request: toBinary(schema, create(schema, init)) };
+}
+
+/** What a Go drpcconn writes for one unary call on `stream`: Invoke, Message, CloseSend. */
+function requestBytes(r: Rpc, stream: number): Buffer {
+  return Buffer.concat([
+    encodePacket({ kind: Kind.Invoke, streamId: stream, messageId: 1, data: Buffer.from(r.name) }),
+    encodePacket({ kind: Kind.Message, streamId: stream, messageId: 2, data: r.request }),
+    encodePacket({ kind: Kind.CloseSend, streamId: stream, messageId: 3, data: new Uint8Array(0) }),
+  ]);
+}
+
+/** The reply packets re-framed for `stream` (only the stream id differs between streams). */
+function replyBytes(packets: Packet[], stream: number): Buffer {
+  return Buffer.concat(packets.map((p) => encodePacket({ ...p, streamId: stream })));
+}
+
+/** One real exchange with agentd on a fresh connection: the reply's packets, up to its CloseSend. */
+function capture(socketPath: string, r: Rpc): Promise<Packet[]> {
+  return new Promise((resolve, reject) => {
+    const reader = new PacketReader();
+    const packets: Packet[] = [];
+    const conn = net.connect(socketPath, () => conn.write(requestBytes(r, 1)));
+    conn.on("data", (chunk: Buffer) => {
+      for (const p of reader.push(chunk)) {
+        packets.push({ ...p, data: Buffer.from(p.data) });
+        if (p.kind === Kind.Error) reject(new Error(`${r.label} failed: ${p.data.subarray(8).toString()}`));
+        if (p.kind === Kind.CloseSend) {
+          conn.destroy();
+          resolve(packets);
+        }
+      }
+    });
+    conn.on("error", reject);
+  });
+}
+
+/**
+ * A raw unix-socket server that knows the request of each stream and answers
+ * it with its reply once all its bytes have arrived, and nothing else.
+ */
+function startEcho(socketPath: string, requests: Buffer[], replies: Buffer[]): Promise<net.Server> {
+  const server = net.createServer((conn) => {
+    let stream = 1;
+    let pending = 0;
+    conn.on("data", (chunk: Buffer) => {
+      pending += chunk.length;
+      while (pending >= requests[stream]!.length) {
+        pending -= requests[stream]!.length;
+        conn.write(replies[stream]!);
+        stream++;
+      }
+    });
+    conn.on("error", () => conn.destroy());
+  });
+  return new Promise((resolve) => server.listen(socketPath, () => resolve(server)));
+}
+
+/** One call on a fresh connection, timed from the dial to the last reply byte; the connection is then closed. */
+function freshCall(socketPath: string, request: Buffer, reply: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    let got = 0;
+    const conn = net.connect(socketPath, () => conn.write(request));
+    conn.on("data", (chunk: Buffer) => {
+      got += chunk.length;
+      if (got < reply.length) return;
+      const ms = performance.now() - start;
+      conn.destroy();
+      resolve(ms);
+    });
+    conn.on("error", reject);
+  });
+}
+
+/** A kept connection that makes calls in sequence, each on the next stream. */
+class KeptConnection {
+  private stream = 1;
+  private got = 0;
+  private done: (() => void) | undefined;
+  private expected = 0;
+
+  private constructor(private readonly conn: net.Socket) {
+    conn.on("data", (chunk: Buffer) => {
+      this.got += chunk.length;
+      if (this.got >= this.expected) this.done?.();
+    });
+  }
+
+  static open(socketPath: string): Promise<KeptConnection> {
+    return new Promise((resolve, reject) => {
+      const conn = net.connect(socketPath, () => resolve(new KeptConnection(conn)));
+      conn.once("error", reject);
+    });
+  }
+
+  /** Sends the next stream's request and resolves with the time until its whole reply arrived. */
+  call(requests: Buffer[], replies: Buffer[]): Promise<number> {
+    const stream = this.stream++;
+    this.got = 0;
+    this.expected = replies[stream]!.length;
+    return new Promise((resolve) => {
+      const start = performance.now();
+      this.done = () => resolve(performance.now() - start);
+      this.conn.write(requests[stream]!);
+    });
+  }
+
+  close(): void {
+    this.conn.destroy();
+  }
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+function quantiles(ms: number[]): Latency {
+  ms.sort((a, b) => a - b);
+  const at = (q: number) => (ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? NaN) * 1000;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+async function measureFresh(socketPath: string, request: Buffer, reply: Buffer): Promise<Latency> {
+  for (let i = 0; i < WARMUP; i++) await freshCall(socketPath, request, reply);
+  const ms: number[] = [];
+  for (let i = 0; i < CALLS; i++) ms.push(await freshCall(socketPath, request, reply));
+  return quantiles(ms);
+}
+
+async function measureKept(socketPath: string, requests: Buffer[], replies: Buffer[]): Promise<Latency> {
+  const conn = await KeptConnection.open(socketPath);
+  try {
+    for (let i = 0; i < WARMUP; i++) await conn.call(requests, replies);
+    const ms: number[] = [];
+    for (let i = 0; i < CALLS; i++) ms.push(await conn.call(requests, replies));
+    return quantiles(ms);
+  } finally {
+    conn.close();
+  }
+}
+
+/** Checks that agentd's replies on a kept connection are byte for byte the ones the echo sends. */
+async function verifyKept(socketPath: string, requests: Buffer[], replies: Buffer[]): Promise<void> {
+  const conn = net.connect(socketPath);
+  const got: Buffer[] = [];
+  const want = Buffer.concat(replies.slice(1, 4));
+  await new Promise<void>((resolve, reject) => {
+    conn.on("data", (c: Buffer) => {
+      got.push(c);
+      if (Buffer.concat(got).length >= want.length) resolve();
+    });
+    conn.on("error", reject);
+    conn.write(Buffer.concat(requests.slice(1, 4)));
+  });
+  conn.destroy();
+  if (!Buffer.concat(got).equals(want)) throw new Error("agentd's replies on a kept connection differ from the captured ones");
+}
+
+function best(a: Latency | undefined, b: Latency): Latency {
+  return a && a.p50 <= b.p50 ? a : b;
+}
+
+const fmt = (us: number) => `${us.toFixed(0).padStart(5)} µs`;
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentsocket-bench-"));
-// SyncReady never reaches the upstream; any will do.
-const upstream = new EmbeddedUpstream(dir, createLogger("silent"));
+const log = createLogger("silent");
+const upstream = new EmbeddedUpstream(dir, log);
 await upstream.start();
-const part = new AgentSocketPart(path.join(dir, "agent.sock"), upstream, createLogger("silent"), new Registry());
+const agentdPath = path.join(dir, "agentd.sock");
+const part = new AgentSocketPart(agentdPath, upstream, log, new Registry());
 await part.start();
+const echoes: net.Server[] = [];
 try {
-  for (let i = 1; i < CHAIN; i++) part.graph.want(`u${i}`, `u${i - 1}`);
-  const inProcess = createClient(AgentSocket, createInProcessTransport(AgentSocket, part.service));
-  const socket = agentSocketClient(path.join(dir, "agent.sock"));
-  const req = { unit: `u${CHAIN - 1}` };
-  const base = await time("in-process SyncReady (baseline)", () => inProcess.syncReady(req));
-  const drpc = await time("unix socket dRPC SyncReady", () => socket.syncReady(req));
-  console.log(`ratio: unix socket dRPC / in-process = ${(drpc / base).toFixed(2)}x (${CALLS} calls each)`);
+  for (const dep of DEPENDENCIES) part.graph.want("web", dep);
+  part.graph.start("db");
+  part.graph.complete("db");
+  const rpcs = [
+    rpc("Ping", "Ping", PingRequestSchema, {}),
+    rpc("SyncStatus", "SyncStatus", SyncStatusRequestSchema, { unit: "web" }),
+  ];
+  const streams = WARMUP + CALLS + 4;
+  for (const [i, r] of rpcs.entries()) {
+    const packets = await capture(agentdPath, r);
+    const requests = [Buffer.alloc(0)];
+    const replies = [Buffer.alloc(0)];
+    for (let s = 1; s <= streams; s++) {
+      requests.push(requestBytes(r, s));
+      replies.push(replyBytes(packets, s));
+    }
+    await verifyKept(agentdPath, requests, replies);
+    const echoPath = path.join(dir, `echo-${i}.sock`);
+    echoes.push(await startEcho(echoPath, requests, replies));
+
+    const result: Record<string, Latency | undefined> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      result.echoFresh = best(result.echoFresh, await measureFresh(echoPath, requests[1]!, replies[1]!));
+      result.agentdFresh = best(result.agentdFresh, await measureFresh(agentdPath, requests[1]!, replies[1]!));
+      result.echoKept = best(result.echoKept, await measureKept(echoPath, requests, replies));
+      result.agentdKept = best(result.agentdKept, await measureKept(agentdPath, requests, replies));
+    }
+    const { echoFresh, agentdFresh, echoKept, agentdKept } = result as Record<string, Latency>;
+    console.log(`${r.label}: request ${requests[1]!.length} bytes, reply ${replies[1]!.length} bytes`);
+    for (const [mode, agentd, echo] of [
+      ["fresh connection per call", agentdFresh!, echoFresh!],
+      ["kept connection", agentdKept!, echoKept!],
+    ] as const) {
+      console.log(`  echo   ${mode.padEnd(26)} p50 ${fmt(echo.p50)}  p99 ${fmt(echo.p99)}`);
+      console.log(`  agentd ${mode.padEnd(26)} p50 ${fmt(agentd.p50)}  p99 ${fmt(agentd.p99)}`);
+      const ratio = agentd.p50 / echo.p50;
+      console.log(
+        `ratio: ${r.label} ${mode}, agentd/echo p50 = ${ratio.toFixed(2)}x (goal <= ${GOAL_RATIO}x: ${ratio <= GOAL_RATIO ? "met" : "not met"})`,
+      );
+    }
+  }
 } finally {
+  for (const e of echoes) e.close();
   await part.stop();
   await upstream.stop();
   fs.rmSync(dir, { recursive: true, force: true });
