@@ -222,8 +222,8 @@ try {
   const streams = WARMUP + CALLS + 4;
   for (const [i, r] of rpcs.entries()) {
     const packets = await capture(agentdPath, r);
-    const requests = [Buffer.alloc(0)];
-    const replies = [Buffer.alloc(0)];
+    const requests: Buffer[] = [Buffer.alloc(0)];
+    const replies: Buffer[] = [Buffer.alloc(0)];
     for (let s = 1; s <= streams; s++) {
       requests.push(requestBytes(r, s));
       replies.push(replyBytes(packets, s));
