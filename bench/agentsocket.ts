@@ -2,22 +2,24 @@
 // SyncStatus over dRPC directly on the unix socket, p50/p99, both with a fresh
 // connection per call (the Go CLI dials once per command, makes its call and
 // closes) and with calls in sequence on one kept connection (stream 1, 2, 3…,
-// as a Go drpcconn numbers them). The baseline, measured in the same run with
-// the same client, is a raw Node unix-socket server that answers the identical
-// request bytes with the identical reply bytes, captured from a real exchange
-// with agentd. Goal: agentd's p50 ≤ 1.5× the echo's.
+// as a Go drpcconn numbers them). The server is the built daemon
+// (`bin/agentd serve`) in its own process. The baseline, measured in the same
+// run with the same client, is a raw Node unix-socket server, also in its own
+// process, that answers the identical request bytes with the identical reply
+// bytes, captured from a real exchange with the daemon. Goal: agentd's p50
+// ≤ 1.5× the echo's. Run `make build` first.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import { Registry } from "prom-client";
 import { PingRequestSchema, SyncStatusRequestSchema } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
-import { AgentSocketPart } from "../src/agentsocket/agent-socket.js";
-import { EmbeddedUpstream } from "../src/coderd/embedded.js";
+import { agentSocketClient } from "../src/agentsocket/client.js";
 import { encodePacket, Kind, PacketReader, type Packet } from "../src/drpc/wire.js";
-import { createLogger } from "../src/log.js";
+import { startAgentd, tempDir } from "../test/helpers/agentd.js";
 
 /** Calls per measurement; small enough for a loaded 2-core machine to finish in about a minute. */
 const CALLS = 3000;
@@ -75,24 +77,41 @@ function capture(socketPath: string, r: Rpc): Promise<Packet[]> {
 }
 
 /**
- * A raw unix-socket server that knows the request of each stream and answers
- * it with its reply once all its bytes have arrived, and nothing else.
+ * The echo (run as `agentsocket.ts --echo SOCKET FILE`): a raw unix-socket
+ * server that knows the request of each stream and answers it with its reply
+ * once all its bytes have arrived, and nothing else. FILE holds both lists as hex.
  */
-function startEcho(socketPath: string, requests: Buffer[], replies: Buffer[]): Promise<net.Server> {
+function serveEcho(socketPath: string, file: string): void {
+  const { requests, replies } = JSON.parse(fs.readFileSync(file, "utf8")) as { requests: string[]; replies: string[] };
+  const req = requests.map((h) => Buffer.from(h, "hex"));
+  const rep = replies.map((h) => Buffer.from(h, "hex"));
   const server = net.createServer((conn) => {
     let stream = 1;
     let pending = 0;
     conn.on("data", (chunk: Buffer) => {
       pending += chunk.length;
-      while (pending >= requests[stream]!.length) {
-        pending -= requests[stream]!.length;
-        conn.write(replies[stream]!);
+      while (pending >= req[stream]!.length) {
+        pending -= req[stream]!.length;
+        conn.write(rep[stream]!);
         stream++;
       }
     });
     conn.on("error", () => conn.destroy());
   });
-  return new Promise((resolve) => server.listen(socketPath, () => resolve(server)));
+  server.listen(socketPath, () => process.stdout.write("ready\n"));
+  process.on("SIGTERM", () => server.close(() => process.exit(0)));
+}
+
+/** Starts the echo in its own process and resolves once it listens. */
+async function startEcho(dir: string, name: string, requests: Buffer[], replies: Buffer[]): Promise<{ path: string; proc: ChildProcess }> {
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify({ requests: requests.map((b) => b.toString("hex")), replies: replies.map((b) => b.toString("hex")) }));
+  const socketPath = path.join(dir, `${name}.sock`);
+  const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--echo", socketPath, file], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await once(proc.stdout!, "data");
+  return { path: socketPath, proc };
 }
 
 /** One call on a fresh connection, timed from the dial to the last reply byte; the connection is then closed. */
@@ -203,59 +222,63 @@ function best(a: Latency | undefined, b: Latency): Latency {
 
 const fmt = (us: number) => `${us.toFixed(0).padStart(5)} µs`;
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agentsocket-bench-"));
-const log = createLogger("silent");
-const upstream = new EmbeddedUpstream(dir, log);
-await upstream.start();
-const agentdPath = path.join(dir, "agentd.sock");
-const part = new AgentSocketPart(agentdPath, upstream, log, new Registry());
-await part.start();
-const echoes: net.Server[] = [];
-try {
-  for (const dep of DEPENDENCIES) part.graph.want("web", dep);
-  part.graph.start("db");
-  part.graph.complete("db");
-  const rpcs = [
-    rpc("Ping", "Ping", PingRequestSchema, {}),
-    rpc("SyncStatus", "SyncStatus", SyncStatusRequestSchema, { unit: "web" }),
-  ];
-  const streams = WARMUP + CALLS + 4;
-  for (const [i, r] of rpcs.entries()) {
-    const packets = await capture(agentdPath, r);
-    const requests: Buffer[] = [Buffer.alloc(0)];
-    const replies: Buffer[] = [Buffer.alloc(0)];
-    for (let s = 1; s <= streams; s++) {
-      requests.push(requestBytes(r, s));
-      replies.push(replyBytes(packets, s));
+async function main(): Promise<void> {
+  const dir = tempDir("agentsocket-bench-");
+  const agentd = await startAgentd({ dir, env: { AGENTD_LOG_LEVEL: "info" } });
+  const echoes: ChildProcess[] = [];
+  try {
+    const client = agentSocketClient(agentd.agentSocket);
+    for (const dep of DEPENDENCIES) await client.syncWant({ unit: "web", dependsOn: dep });
+    await client.syncStart({ unit: "db" });
+    await client.syncComplete({ unit: "db" });
+    const rpcs = [
+      rpc("Ping", "Ping", PingRequestSchema, {}),
+      rpc("SyncStatus", "SyncStatus", SyncStatusRequestSchema, { unit: "web" }),
+    ];
+    const streams = WARMUP + CALLS + 4;
+    for (const r of rpcs) {
+      const packets = await capture(agentd.agentSocket, r);
+      const requests: Buffer[] = [Buffer.alloc(0)];
+      const replies: Buffer[] = [Buffer.alloc(0)];
+      for (let s = 1; s <= streams; s++) {
+        requests.push(requestBytes(r, s));
+        replies.push(replyBytes(packets, s));
+      }
+      await verifyKept(agentd.agentSocket, requests, replies);
+      const echo = await startEcho(dir, `echo-${r.label}`, requests, replies);
+      echoes.push(echo.proc);
+      await report(r, agentd.agentSocket, echo.path, requests, replies);
     }
-    await verifyKept(agentdPath, requests, replies);
-    const echoPath = path.join(dir, `echo-${i}.sock`);
-    echoes.push(await startEcho(echoPath, requests, replies));
-
-    const result: Record<string, Latency | undefined> = {};
-    for (let round = 0; round < ROUNDS; round++) {
-      result.echoFresh = best(result.echoFresh, await measureFresh(echoPath, requests[1]!, replies[1]!));
-      result.agentdFresh = best(result.agentdFresh, await measureFresh(agentdPath, requests[1]!, replies[1]!));
-      result.echoKept = best(result.echoKept, await measureKept(echoPath, requests, replies));
-      result.agentdKept = best(result.agentdKept, await measureKept(agentdPath, requests, replies));
-    }
-    const { echoFresh, agentdFresh, echoKept, agentdKept } = result as Record<string, Latency>;
-    console.log(`${r.label}: request ${requests[1]!.length} bytes, reply ${replies[1]!.length} bytes`);
-    for (const [mode, agentd, echo] of [
-      ["fresh connection per call", agentdFresh!, echoFresh!],
-      ["kept connection", agentdKept!, echoKept!],
-    ] as const) {
-      console.log(`  echo   ${mode.padEnd(26)} p50 ${fmt(echo.p50)}  p99 ${fmt(echo.p99)}`);
-      console.log(`  agentd ${mode.padEnd(26)} p50 ${fmt(agentd.p50)}  p99 ${fmt(agentd.p99)}`);
-      const ratio = agentd.p50 / echo.p50;
-      console.log(
-        `ratio: ${r.label} ${mode}, agentd/echo p50 = ${ratio.toFixed(2)}x (goal <= ${GOAL_RATIO}x: ${ratio <= GOAL_RATIO ? "met" : "not met"})`,
-      );
-    }
+  } finally {
+    for (const e of echoes) e.kill("SIGTERM");
+    await agentd.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
-} finally {
-  for (const e of echoes) e.close();
-  await part.stop();
-  await upstream.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 }
+
+/** Measures both servers in alternating rounds and prints their lines and the ratios. */
+async function report(r: Rpc, agentdPath: string, echoPath: string, requests: Buffer[], replies: Buffer[]): Promise<void> {
+  const result: Record<string, Latency | undefined> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    result.echoFresh = best(result.echoFresh, await measureFresh(echoPath, requests[1]!, replies[1]!));
+    result.agentdFresh = best(result.agentdFresh, await measureFresh(agentdPath, requests[1]!, replies[1]!));
+    result.echoKept = best(result.echoKept, await measureKept(echoPath, requests, replies));
+    result.agentdKept = best(result.agentdKept, await measureKept(agentdPath, requests, replies));
+  }
+  const { echoFresh, agentdFresh, echoKept, agentdKept } = result as Record<string, Latency>;
+  console.log(`${r.label}: request ${requests[1]!.length} bytes, reply ${replies[1]!.length} bytes`);
+  for (const [mode, agentd, echo] of [
+    ["fresh connection per call", agentdFresh!, echoFresh!],
+    ["kept connection", agentdKept!, echoKept!],
+  ] as const) {
+    console.log(`  echo   ${mode.padEnd(26)} p50 ${fmt(echo.p50)}  p99 ${fmt(echo.p99)}`);
+    console.log(`  agentd ${mode.padEnd(26)} p50 ${fmt(agentd.p50)}  p99 ${fmt(agentd.p99)}`);
+    const ratio = agentd.p50 / echo.p50;
+    console.log(
+      `ratio: ${r.label} ${mode}, agentd/echo p50 = ${ratio.toFixed(2)}x (goal <= ${GOAL_RATIO}x: ${ratio <= GOAL_RATIO ? "met" : "not met"})`,
+    );
+  }
+}
+
+if (process.argv[2] === "--echo") serveEcho(process.argv[3]!, process.argv[4]!);
+else await main();

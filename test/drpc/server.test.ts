@@ -137,29 +137,34 @@ describe("dRPC server: a handler's abort signal", () => {
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
 
-  /** Sends `bytes` on a fresh connection, then waits until the handler's signal aborts. */
-  async function abortsAfter(...bytes: Buffer[]): Promise<void> {
-    seen = undefined;
-    const conn = await dialUnix(socketPath);
-    try {
-      for (const b of bytes) conn.write(b);
-      while (!seen) await new Promise((r) => setTimeout(r, 5));
-      await seen.aborted;
-    } finally {
-      conn.destroy();
+  /** Resolves with what the handler recorded once it has been called. */
+  async function handlerCalled(): Promise<{ aborted: Promise<void> }> {
+    for (;;) {
+      const current = seen;
+      if (current) return current;
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 
   test("aborts when the client sends Cancel for the call", { timeout: 10_000 }, async () => {
-    await abortsAfter(invoke("01"), hex("09 01 03 00"));
+    seen = undefined;
+    const conn = await dialUnix(socketPath);
+    try {
+      conn.write(invoke("01"));
+      const call = await handlerCalled();
+      conn.write(hex("09 01 03 00"));
+      await call.aborted;
+    } finally {
+      conn.destroy();
+    }
   });
 
   test("aborts when the connection closes", { timeout: 10_000 }, async () => {
     seen = undefined;
     const conn = await dialUnix(socketPath);
     conn.write(invoke("01"));
-    while (!seen) await new Promise((r) => setTimeout(r, 5));
+    const call = await handlerCalled();
     conn.destroy();
-    await (seen as { aborted: Promise<void> }).aborted;
+    await call.aborted;
   });
 });
