@@ -2,24 +2,18 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { NOT_CONNECTED_MESSAGE, type Upstream } from "../coderd/upstream.js";
 import type { Logger } from "../log.js";
-import { UnitError, type UnitErrorKind, type UnitGraph } from "./unit-graph.js";
+import { UnitError, type UnitGraph } from "./unit-graph.js";
 
-/** The Connect code each unit failure travels with; the text stays the graph's own. */
-const UNIT_ERROR_CODE: Record<UnitErrorKind, Code> = {
-  name_required: Code.InvalidArgument,
-  not_found: Code.NotFound,
-  not_ready: Code.FailedPrecondition,
-  same_status: Code.FailedPrecondition,
-  cycle: Code.InvalidArgument,
-  limit: Code.ResourceExhausted,
-};
-
-/** Runs a graph operation, turning a UnitError into a ConnectError with the same text. */
+/**
+ * Runs a graph operation, turning a UnitError into a ConnectError with the
+ * same text and code Unknown: Coder's service returns plain wrapped errors,
+ * which carry no dRPC code, so the Error frame says code 0 as Go's does.
+ */
 function unitCall<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof UnitError) throw new ConnectError(err.message, UNIT_ERROR_CODE[err.kind]);
+    if (err instanceof UnitError) throw new ConnectError(err.message, Code.Unknown);
     throw err;
   }
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Command } from "commander";
 import { agentSocketClient, type AgentSocketClient } from "../agentsocket/client.js";
-import { UnitError } from "../agentsocket/unit-graph.js";
+import { notReadyMessage } from "../agentsocket/unit-graph.js";
 import {
   CALL_TIMEOUT_MS,
   commandGroup,
@@ -21,7 +21,6 @@ export const POLL_MAX_MS = 1000;
 /** Default `sync start --timeout`. */
 export const DEFAULT_START_TIMEOUT = "5m";
 
-const NOT_READY_TEXT = new UnitError("not_ready").message;
 const opts = { timeoutMs: CALL_TIMEOUT_MS };
 
 type Body = (client: AgentSocketClient, o: SocketOptions) => Promise<void>;
@@ -82,7 +81,7 @@ async function waitAndStart(client: AgentSocketClient, unit: string, deadline: n
       await callBefore(deadline, unit, (co) => client.syncStart({ unit }, co));
       return;
     } catch (err) {
-      if (!(err instanceof ConnectError && err.rawMessage === NOT_READY_TEXT)) throw err;
+      if (!(err instanceof ConnectError && err.rawMessage === notReadyMessage(unit))) throw err;
     }
   }
 }

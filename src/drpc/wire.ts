@@ -68,107 +68,167 @@ function putVarint(buf: Uint8Array, at: number, n: number): number {
   return at;
 }
 
+/** Bytes one frame takes on the wire. */
+function frameSize(streamId: number, messageId: number, length: number): number {
+  return 1 + varintSize(streamId) + varintSize(messageId) + varintSize(length) + length;
+}
+
+/** Writes one frame into `buf` at `at`; returns the offset after it. */
+function writeFrame(buf: Buffer, at: number, control: number, streamId: number, messageId: number, data: Uint8Array): number {
+  buf[at] = control;
+  at = putVarint(buf, at + 1, streamId);
+  at = putVarint(buf, at, messageId);
+  at = putVarint(buf, at, data.length);
+  if (data.length > 0) buf.set(data, at);
+  return at + data.length;
+}
+
+/** The control byte: done bit 0, kind in bits 1–6, control bit 7. */
+function controlByte(kind: Kind, done: boolean, control: boolean): number {
+  return (done ? 1 : 0) | ((kind & 0x3f) << 1) | (control ? 0x80 : 0);
+}
+
 /** Encodes one frame into a single buffer. */
 export function encodeFrame(f: Frame): Buffer {
-  const size = 1 + varintSize(f.streamId) + varintSize(f.messageId) + varintSize(f.data.length) + f.data.length;
-  const buf = Buffer.allocUnsafe(size);
-  buf[0] = (f.done ? 1 : 0) | ((f.kind & 0x3f) << 1) | (f.control ? 0x80 : 0);
-  let at = putVarint(buf, 1, f.streamId);
-  at = putVarint(buf, at, f.messageId);
-  at = putVarint(buf, at, f.data.length);
-  buf.set(f.data, at);
+  const buf = Buffer.allocUnsafe(frameSize(f.streamId, f.messageId, f.data.length));
+  writeFrame(buf, 0, controlByte(f.kind, f.done, f.control), f.streamId, f.messageId, f.data);
   return buf;
+}
+
+/** Bytes a packet takes once split into frames of at most SPLIT_BYTES (an empty packet is one empty frame). */
+function packetSize(p: Packet): number {
+  const frames = Math.max(1, Math.ceil(p.data.length / SPLIT_BYTES));
+  const last = p.data.length - (frames - 1) * SPLIT_BYTES;
+  return (frames - 1) * frameSize(p.streamId, p.messageId, SPLIT_BYTES) + frameSize(p.streamId, p.messageId, last);
+}
+
+/** Writes a packet as frames of at most SPLIT_BYTES data, the last one marked done; returns the offset after it. */
+function writePacket(buf: Buffer, at: number, p: Packet): number {
+  let from = 0;
+  do {
+    const to = Math.min(from + SPLIT_BYTES, p.data.length);
+    const data = from === 0 && to === p.data.length ? p.data : p.data.subarray(from, to);
+    at = writeFrame(buf, at, controlByte(p.kind, to >= p.data.length, false), p.streamId, p.messageId, data);
+    from = to;
+  } while (from < p.data.length);
+  return at;
 }
 
 /** Encodes a packet as frames of at most SPLIT_BYTES data, the last one marked done. */
 export function encodePacket(p: Packet): Buffer {
-  if (p.data.length <= SPLIT_BYTES) return encodeFrame({ ...p, done: true, control: false });
-  const frames: Buffer[] = [];
-  for (let at = 0; at < p.data.length; at += SPLIT_BYTES) {
-    const data = p.data.subarray(at, at + SPLIT_BYTES);
-    frames.push(encodeFrame({ ...p, data, done: at + SPLIT_BYTES >= p.data.length, control: false }));
-  }
-  return Buffer.concat(frames);
+  return encodePackets([p]);
 }
 
-/** Reads a varint at `at`; undefined when the buffer ends first. */
-function readVarint(buf: Buffer, at: number): { value: number; next: number } | undefined {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-    if (at + i >= buf.length) return undefined;
-    const b = buf[at + i] as number;
-    if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new ProtocolError("varint too long");
-    value += (b & 0x7f) * scale;
-    scale *= 128;
-    if (b < 0x80) return { value, next: at + i + 1 };
-  }
-  throw new ProtocolError("varint too long");
+/** Encodes several packets into one buffer, so that they can leave in one write. */
+export function encodePackets(packets: Packet[]): Buffer {
+  let size = 0;
+  for (const p of packets) size += packetSize(p);
+  const buf = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const p of packets) at = writePacket(buf, at, p);
+  return buf;
+}
+
+/** What the reader holds between chunks when nothing is left over. */
+const EMPTY = Buffer.alloc(0);
+
+/** Frame fields as the reader parses them, before they become part of a packet. */
+interface RawFrame {
+  control: number;
+  streamId: number;
+  messageId: number;
+  data: Buffer;
 }
 
 /**
  * Turns a byte stream into packets. Feed it chunks as they arrive; it
  * returns every packet they complete. Throws ProtocolError on bad input,
- * after which the stream must be abandoned.
+ * after which the stream must be abandoned. Packet data are views of the
+ * chunks fed in (a packet split over frames is joined), never copies.
  */
 export class PacketReader {
-  private buf: Buffer = Buffer.alloc(0);
-  private id = { stream: 1, message: 1 };
+  private buf: Buffer = EMPTY;
+  private streamId = 1;
+  private messageId = 1;
+  /** Where the last readVarint stopped; -1 when the buffer ended first. */
+  private next = 0;
   private current: { kind: Kind; streamId: number; messageId: number; parts: Buffer[]; size: number } | undefined;
 
   /** Adds bytes as they arrive and returns the packets they complete, in order. */
   push(chunk: Buffer): Packet[] {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     const packets: Packet[] = [];
+    let at = 0;
     for (;;) {
-      const frame = this.nextFrame();
+      const frame = this.frameAt(at);
       if (!frame) break;
+      at = this.next;
       const packet = this.addFrame(frame);
       if (packet) packets.push(packet);
     }
+    this.buf = at === this.buf.length ? EMPTY : this.buf.subarray(at);
     if (this.buf.length > MAX_PACKET_BYTES + 64) throw new ProtocolError("data overflow");
     return packets;
   }
 
-  private nextFrame(): { control: number; streamId: number; messageId: number; data: Buffer } | undefined {
+  /** Reads a varint at `at` into the return value, setting `next`; -1 when the buffer ends first. */
+  private readVarint(at: number): number {
     const buf = this.buf;
-    if (buf.length < 4) return undefined;
-    const stream = readVarint(buf, 1);
-    const message = stream && readVarint(buf, stream.next);
-    const length = message && readVarint(buf, message.next);
-    if (!length) return undefined;
-    if (length.value > MAX_PACKET_BYTES) throw new ProtocolError("data overflow");
-    const end = length.next + length.value;
-    if (buf.length < end) return undefined;
-    this.buf = buf.subarray(end);
-    return {
-      control: buf[0] as number,
-      streamId: stream.value,
-      messageId: message.value,
-      data: buf.subarray(length.next, end),
-    };
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+      if (at + i >= buf.length) {
+        this.next = -1;
+        return -1;
+      }
+      const b = buf[at + i] as number;
+      if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new ProtocolError("varint too long");
+      value += (b & 0x7f) * scale;
+      scale *= 128;
+      if (b < 0x80) {
+        this.next = at + i + 1;
+        return value;
+      }
+    }
+    throw new ProtocolError("varint too long");
   }
 
-  private addFrame(f: { control: number; streamId: number; messageId: number; data: Buffer }): Packet | undefined {
+  /** The frame starting at `at`, with `next` set past it; undefined when it has not fully arrived. */
+  private frameAt(at: number): RawFrame | undefined {
+    const buf = this.buf;
+    if (buf.length - at < 4) return undefined;
+    const streamId = this.readVarint(at + 1);
+    const messageId = this.next < 0 ? -1 : this.readVarint(this.next);
+    const length = this.next < 0 ? -1 : this.readVarint(this.next);
+    if (length < 0) return undefined;
+    if (length > MAX_PACKET_BYTES) throw new ProtocolError("data overflow");
+    const start = this.next;
+    const end = start + length;
+    if (buf.length < end) return undefined;
+    this.next = end;
+    return { control: buf[at] as number, streamId, messageId, data: buf.subarray(start, end) };
+  }
+
+  private addFrame(f: RawFrame): Packet | undefined {
     if (f.control & 0x80) return undefined;
     const kind = ((f.control >> 1) & 0x3f) as Kind;
-    const { stream, message } = this.id;
-    if (f.streamId < stream || (f.streamId === stream && f.messageId < message)) {
+    if (f.streamId < this.streamId || (f.streamId === this.streamId && f.messageId < this.messageId)) {
       throw new ProtocolError("id monotonicity violation");
     }
     let cur = this.current;
-    if (!cur || f.streamId !== stream || f.messageId !== message) {
-      this.id = { stream: f.streamId, message: f.messageId };
+    if (!cur || f.streamId !== this.streamId || f.messageId !== this.messageId) {
+      this.streamId = f.streamId;
+      this.messageId = f.messageId;
       cur = this.current = { kind, streamId: f.streamId, messageId: f.messageId, parts: [], size: 0 };
     } else if (kind !== cur.kind) {
       throw new ProtocolError("packet kind change");
     }
-    cur.parts.push(Buffer.from(f.data));
+    cur.parts.push(f.data);
     cur.size += f.data.length;
     if (cur.size > MAX_PACKET_BYTES) throw new ProtocolError("data overflow");
     if (!(f.control & 1)) return undefined;
     this.current = undefined;
-    this.id.message++;
+    this.messageId++;
     const data = cur.parts.length === 1 ? (cur.parts[0] as Buffer) : Buffer.concat(cur.parts);
     return { kind: cur.kind, streamId: cur.streamId, messageId: cur.messageId, data };
   }

@@ -115,12 +115,18 @@ describe("agent socket CLI against a running agentd", () => {
     assert.equal(JSON.parse((await run("sync", "status", "reader", "-o", "json")).stdout).status, "pending");
   });
 
-  test("unit errors come back as one line with Coder's text and exit 1", async () => {
+  test("unit errors come back with Coder's text and exit 1", async () => {
     await run("sync", "want", "x1", "x2");
     const cycle = await run("sync", "want", "x2", "x1");
-    assert.deepEqual({ code: cycle.code, err: lines(cycle.stderr) }, { code: 1, err: ["agentd: cycle detected"] });
+    assert.deepEqual(
+      { code: cycle.code, err: lines(cycle.stderr) },
+      {
+        code: 1,
+        err: ['agentd: cannot add dependency: adding edge for unit "x2": failed to add dependency', "adding edge (x2 -> x1) would create a cycle"],
+      },
+    );
     const missing = await run("sync", "complete", "nobody");
-    assert.deepEqual(lines(missing.stderr), ["agentd: unit not found"]);
+    assert.deepEqual(lines(missing.stderr), ['agentd: cannot complete unit "nobody": unit "nobody" must be registered first: unit not found']);
   });
 
   test("usage mistakes exit 2: a bad --timeout, a missing argument", async () => {

@@ -60,11 +60,13 @@ describe("agent socket on the wire (dRPC directly on the unix socket)", () => {
     assert.deepEqual(part.graph.describe("wire2").dependencies.map((d) => d.dependsOn), ["wire1"]);
   });
 
-  test("a unit whose dependency is unmet fails SyncStart with an Error frame: code then 'unit not ready'", async () => {
+  test("a unit whose dependency is unmet fails SyncStart with an Error frame: code 0, then Coder's text", async () => {
     part.graph.want("blocked", "never");
-    const reply = await exchange(socketPath, unary(1, "2b", SYNC_START, "0a 07 62 6c 6f 63 6b 65 64"), 4 + 22);
-    const code = hex("00 00 00 00 00 00 00 09"); // FailedPrecondition
-    assert.deepEqual(reply, Buffer.concat([hex("07 01 01 16"), code, Buffer.from("unit not ready")]));
+    const text = Buffer.from('cannot start unit "blocked": unit not ready');
+    const reply = await exchange(socketPath, unary(1, "2b", SYNC_START, "0a 07 62 6c 6f 63 6b 65 64"), 4 + 8 + text.length);
+    // Coder's service returns plain wrapped errors: drpcerr.Code finds no code, so the frame says 0.
+    const code = hex("00 00 00 00 00 00 00 00");
+    assert.deepEqual(reply, Buffer.concat([hex("07 01 01"), Buffer.from([8 + text.length]), code, text]));
   });
 
   test("UpdateAppStatus reaches the upstream exactly as sent", async () => {
@@ -96,17 +98,13 @@ describe("agent socket on the wire (dRPC directly on the unix socket)", () => {
     assert.equal(reply.subarray(12).toString(), text);
   });
 
-  test("the typed client sees the unit error texts exactly", async () => {
+  test("SyncReady on an unregistered unit is ready", async () => {
     const client = agentSocketClient(socketPath);
-    await assert.rejects(client.syncStart({ unit: "" }), (err: ConnectError) => err.rawMessage === "unit name is required");
-    await assert.rejects(client.syncWant({ unit: "self", dependsOn: "self" }), (err: ConnectError) => err.rawMessage === "cycle detected");
-    await assert.rejects(client.syncComplete({ unit: "ghost" }), (err: ConnectError) => err.rawMessage === "unit not found");
-    await client.syncStart({ unit: "twice" });
-    await assert.rejects(client.syncStart({ unit: "twice" }), (err: ConnectError) => err.rawMessage === "same status already set");
     assert.deepEqual(await client.syncReady({ unit: "unregistered" }), { $typeName: "coder.agentsocket.v1.SyncReadyResponse", ready: true });
   });
 
   test("SyncList reports every registered unit with its status and readiness", async () => {
+    await agentSocketClient(socketPath).syncStart({ unit: "twice" });
     const { units } = await agentSocketClient(socketPath).syncList({});
     const twice = units.find((u) => u.unit === "twice");
     assert.equal(twice?.status, "started");
@@ -119,5 +117,63 @@ describe("agent socket on the wire (dRPC directly on the unix socket)", () => {
     const client = subAgentClient(socketPath);
     assert.deepEqual((await client.listSubAgents({})).agents, []);
     await assert.rejects(client.reportBoundaryLogs({}), (err: ConnectError) => err.code === Code.Unimplemented);
+  });
+});
+
+/**
+ * The texts Coder's agent socket service (agent/agentsocket/service.go
+ * wrapping agent/unit/manager.go's errors) sends, which a Go drpc client
+ * returns as its error's text unchanged (drpcwire.UnmarshalError), and which
+ * `coder exp sync` prints after its own prefix ("start unit failed: ", …).
+ */
+describe("Coder's unit error texts through the agent socket", () => {
+  let part: AgentSocketPart;
+  let socketPath: string;
+  let dir: string;
+  let client: ReturnType<typeof agentSocketClient>;
+
+  before(async () => {
+    ({ part, socketPath, dir } = await startSocketPart());
+    client = agentSocketClient(socketPath);
+  });
+  after(async () => {
+    await part.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Asserts that `call` fails with exactly `text`, carried with code 0 (Connect's Unknown) as Go's errors are. */
+  async function failsWith(call: Promise<unknown>, text: string): Promise<void> {
+    await assert.rejects(call, (err: ConnectError) => {
+      assert.equal(err.rawMessage, text);
+      assert.equal(err.code, Code.Unknown);
+      return true;
+    });
+  }
+
+  test("SyncStart before the unit's dependencies are complete", async () => {
+    await client.syncWant({ unit: "web", dependsOn: "db" });
+    await failsWith(client.syncStart({ unit: "web" }), 'cannot start unit "web": unit not ready');
+  });
+
+  test("SyncStart of a unit already started", async () => {
+    await client.syncStart({ unit: "db" });
+    await failsWith(client.syncStart({ unit: "db" }), 'cannot start unit "db": checking status for unit "db": same status already set');
+  });
+
+  test("SyncComplete of a unit never registered", async () => {
+    await failsWith(client.syncComplete({ unit: "nosuch" }), 'cannot complete unit "nosuch": unit "nosuch" must be registered first: unit not found');
+  });
+
+  test("SyncReady of an empty unit name", async () => {
+    await failsWith(client.syncReady({ unit: "" }), "cannot check readiness: unit ID cannot be empty: unit name is required");
+  });
+
+  test("SyncWant closing a cycle: the wrapped error, then the cycle detail on its own line", async () => {
+    await client.syncWant({ unit: "app", dependsOn: "db" });
+    await failsWith(
+      client.syncWant({ unit: "db", dependsOn: "app" }),
+      'cannot add dependency: adding edge for unit "db": failed to add dependency\nadding edge (db -> app) would create a cycle',
+    );
+    assert.equal(part.graph.status("db"), "started", "the refused edge changes nothing");
   });
 });

@@ -12,13 +12,13 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant("complete" as const), unit: name }),
 );
 
-/** The outcome of `fn`: "ok" or the text of the UnitError it threw. */
+/** The outcome of `fn`: "ok" or the kind of the UnitError it threw. */
 function outcome(fn: () => void): string {
   try {
     fn();
     return "ok";
   } catch (err) {
-    if (err instanceof UnitError) return err.message;
+    if (err instanceof UnitError) return err.kind;
     throw err;
   }
 }
@@ -55,30 +55,34 @@ class Model {
     if (o.op === "want") {
       if (!this.get(o.unit)) this.status[o.unit] = "pending";
       if (this.edges.some(([f, t]) => f === o.unit && t === o.dependsOn)) return "ok";
-      if (this.closure(o.dependsOn).includes(o.unit)) return "cycle detected";
+      if (this.closure(o.dependsOn).includes(o.unit)) return "cycle";
       this.edges.push([o.unit, o.dependsOn]);
       return "ok";
     }
     if (o.op === "start") {
       if (!this.get(o.unit)) this.status[o.unit] = "pending";
-      if (!this.ready(o.unit)) return "unit not ready";
-      if (this.get(o.unit) === "started") return "same status already set";
+      if (!this.ready(o.unit)) return "not_ready";
+      if (this.get(o.unit) === "started") return "same_status";
       this.status[o.unit] = "started";
       return "ok";
     }
-    if (!this.get(o.unit)) return "unit not found";
-    if (this.get(o.unit) === "completed") return "same status already set";
+    if (!this.get(o.unit)) return "not_found";
+    if (this.get(o.unit) === "completed") return "same_status";
     this.status[o.unit] = "completed";
     return "ok";
   }
 }
 
-describe("unit graph semantics", () => {
+/** Coder's text for a cycle: the wrapped manager error, then errors.Join's second line from the graph. */
+const cycle = (unit: string, dependsOn: string) =>
+  `cannot add dependency: adding edge for unit "${unit}": failed to add dependency\nadding edge (${unit} -> ${dependsOn}) would create a cycle`;
+
+describe("unit graph semantics, with Coder's error texts", () => {
   test("SyncStart registers the unit and marks it started; starting it again fails 'same status already set'", () => {
     const g = new UnitGraph();
     g.start("a");
     assert.equal(g.status("a"), "started");
-    assert.throws(() => g.start("a"), { message: "same status already set" });
+    assert.throws(() => g.start("a"), { message: 'cannot start unit "a": checking status for unit "a": same status already set' });
   });
 
   test("a unit waits for its dependency to complete, and a completed unit may be started again", () => {
@@ -86,7 +90,7 @@ describe("unit graph semantics", () => {
     g.want("b", "a");
     assert.equal(g.status("b"), "pending");
     assert.equal(g.status("a"), "", "the dependency stays unregistered");
-    assert.throws(() => g.start("b"), { message: "unit not ready" });
+    assert.throws(() => g.start("b"), { message: 'cannot start unit "b": unit not ready' });
     g.start("a");
     assert.equal(g.ready("b"), false);
     g.complete("a");
@@ -95,32 +99,46 @@ describe("unit graph semantics", () => {
     assert.equal(g.ready("b"), false, "readiness follows the dependency's current status");
   });
 
-  test("self-dependencies and edges closing a cycle fail 'cycle detected'", () => {
+  test("self-dependencies and edges closing a cycle fail with the edge that would close it", () => {
     const g = new UnitGraph();
-    assert.throws(() => g.want("a", "a"), { message: "cycle detected" });
+    assert.throws(() => g.want("a", "a"), { message: cycle("a", "a") });
     g.want("a", "b");
     g.want("b", "c");
-    assert.throws(() => g.want("c", "a"), { message: "cycle detected" });
+    assert.throws(() => g.want("c", "a"), { message: cycle("c", "a") });
   });
 
-  test("empty names fail 'unit name is required'", () => {
+  test("empty names fail 'unit name is required', wrapped as each RPC of Coder's wraps it", () => {
     const g = new UnitGraph();
-    for (const fn of [() => g.start(""), () => g.want("", "a"), () => g.want("a", ""), () => g.complete(""), () => g.ready(""), () => g.describe("")]) {
-      assert.throws(fn, { message: "unit name is required" });
-    }
+    const cases: [() => unknown, string][] = [
+      [() => g.start(""), 'SyncStart: registering unit "": unit name is required'],
+      [() => g.want("", "a"), 'cannot add dependency: registering unit "": unit name is required'],
+      [() => g.want("a", ""), "cannot add dependency: dependency name cannot be empty: unit name is required"],
+      [() => g.complete(""), 'cannot complete unit "": updating status for unit "": unit name is required'],
+      [() => g.ready(""), "cannot check readiness: unit ID cannot be empty: unit name is required"],
+      [() => g.describe(""), "cannot check readiness: unit ID cannot be empty: unit name is required"],
+    ];
+    for (const [fn, message] of cases) assert.throws(fn, { name: "UnitError", kind: "name_required", message });
+  });
+
+  test("names in error texts are quoted as Go's %q quotes them", () => {
+    const g = new UnitGraph();
+    assert.throws(() => g.complete('a"b\tc\u0001'), { message: 'cannot complete unit "a\\"b\\tc\\x01": unit "a\\"b\\tc\\x01" must be registered first: unit not found' });
   });
 
   test("SyncWant registers the dependent before it checks the dependency, as Coder's service does", () => {
     const g = new UnitGraph();
-    assert.throws(() => g.want("a", ""), { message: "unit name is required" });
+    assert.throws(() => g.want("a", ""), { kind: "name_required" });
     assert.equal(g.status("a"), "pending");
-    assert.throws(() => g.want("b", "b"), { message: "cycle detected" });
+    assert.throws(() => g.want("b", "b"), { message: cycle("b", "b") });
     assert.equal(g.status("b"), "pending");
   });
 
   test("SyncComplete needs a registered unit; SyncReady on an unregistered unit is true", () => {
     const g = new UnitGraph();
-    assert.throws(() => g.complete("x"), { message: "unit not found" });
+    assert.throws(() => g.complete("x"), { message: 'cannot complete unit "x": unit "x" must be registered first: unit not found' });
+    g.start("x");
+    g.complete("x");
+    assert.throws(() => g.complete("x"), { message: 'cannot complete unit "x": checking status for unit "x": same status already set' });
     assert.equal(g.ready("x"), true);
   });
 
@@ -149,7 +167,9 @@ describe("unit graph bounds", () => {
   test(`registering more than ${MAX_UNITS} units fails clearly and leaves existing units working`, () => {
     const g = new UnitGraph();
     for (let i = 0; i < MAX_UNITS; i++) g.start(`u${i}`);
-    assert.throws(() => g.start("one-more"), { message: `too many units: at most ${MAX_UNITS} can be registered` });
+    assert.throws(() => g.start("one-more"), {
+      message: `SyncStart: registering unit "one-more": too many units: at most ${MAX_UNITS} can be registered`,
+    });
     assert.equal(g.status("one-more"), "");
     g.complete("u0");
     assert.equal(g.status("u0"), "completed");
@@ -185,7 +205,7 @@ describe("unit graph properties", () => {
           deps(from).some((d) => d === to || (!seen.has(d) && (seen.add(d), reaches(d, to, seen))));
         for (const a of NAMES) {
           assert.equal(reaches(a, a), false, `cycle through ${a}`);
-          for (const b of NAMES) if (reaches(a, b)) assert.throws(() => g.want(b, a), { message: "cycle detected" });
+          for (const b of NAMES) if (reaches(a, b)) assert.throws(() => g.want(b, a), { message: cycle(b, a) });
         }
       }),
       { numRuns: 200 },

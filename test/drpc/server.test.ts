@@ -115,3 +115,56 @@ describe("dRPC server on a unix socket", () => {
     await assert.rejects(client.updateAppStatus({ slug: "x" }), (err: ConnectError) => err.code === Code.Unavailable);
   });
 });
+
+describe("dRPC server: a handler's abort signal", () => {
+  const LIST = "/coder.agent.v2.Agent/ListSubAgents";
+  const invoke = (stream: string) => Buffer.concat([hex(`03 ${stream} 01 ${LIST.length.toString(16)}`), Buffer.from(LIST), hex(`05 ${stream} 02 00`)]);
+  let socketPath: string;
+  let server: net.Server;
+  let seen: { aborted: Promise<void> } | undefined;
+
+  before(async () => {
+    socketPath = path.join(tempDir(), "drpc-abort.sock");
+    const drpc = new DrpcServer();
+    drpc.register(Agent, {
+      listSubAgents(_req, ctx) {
+        seen = { aborted: new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve())) };
+        return new Promise(() => undefined);
+      },
+    });
+    server = net.createServer((c) => void drpc.serve(c));
+    await new Promise<void>((r) => server.listen(socketPath, r));
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  /** Resolves with what the handler recorded once it has been called. */
+  async function handlerCalled(): Promise<{ aborted: Promise<void> }> {
+    for (;;) {
+      const current = seen;
+      if (current) return current;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  test("aborts when the client sends Cancel for the call", { timeout: 10_000 }, async () => {
+    seen = undefined;
+    const conn = await dialUnix(socketPath);
+    try {
+      conn.write(invoke("01"));
+      const call = await handlerCalled();
+      conn.write(hex("09 01 03 00"));
+      await call.aborted;
+    } finally {
+      conn.destroy();
+    }
+  });
+
+  test("aborts when the connection closes", { timeout: 10_000 }, async () => {
+    seen = undefined;
+    const conn = await dialUnix(socketPath);
+    conn.write(invoke("01"));
+    const call = await handlerCalled();
+    conn.destroy();
+    await call.aborted;
+  });
+});
