@@ -161,20 +161,22 @@ export class RepoScan {
     this.releaseWatch();
   }
 
-  /** Starts a scan now, or once SCAN_COOLDOWN_MS have passed since the previous one started. */
+  /**
+   * Starts a scan on the next turn of the event loop (so every connection
+   * asking in this one shares it), or once SCAN_COOLDOWN_MS have passed
+   * since the previous scan started. Timers may fire early against the
+   * clock, so the remainder is rechecked.
+   */
   private schedule(): void {
     if (this.timer || this.life.signal.aborted) return;
     const left = this.lastScanNs === undefined ? 0n : this.lastScanNs + COOLDOWN_NS - nowNs();
-    if (left <= 0n) {
-      void this.run();
-      return;
-    }
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        this.schedule();
+        if (left > 0n) this.schedule();
+        else void this.run();
       },
-      Math.ceil(Number(left) / 1e6),
+      left > 0n ? Math.ceil(Number(left) / 1e6) : 0,
     );
     this.timer.unref();
   }
