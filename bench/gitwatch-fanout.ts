@@ -32,7 +32,8 @@ function ensureFdLimit(): number {
   if (soft >= FDS_NEEDED || process.env.GITWATCH_FANOUT_REEXEC) return soft;
   const hard = spawnSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout.trim();
   const target = hard === "unlimited" ? FDS_NEEDED : Math.min(FDS_NEEDED, Number(hard));
-  const res = spawnSync("sh", ["-c", `ulimit -Sn ${target} && exec "$0" "$@"`, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+  const self = [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  const res = spawnSync("sh", ["-c", `ulimit -Sn ${target} && exec "$0" "$@"`, ...self], {
     stdio: "inherit",
     env: { ...process.env, GITWATCH_FANOUT_REEXEC: "1" },
   });
@@ -89,7 +90,11 @@ class Socket {
   }
 }
 
-async function openAll(url: string, root: string, n: number): Promise<{ sockets: Socket[]; openMs: number; firstMs: number }> {
+async function openAll(
+  url: string,
+  root: string,
+  n: number,
+): Promise<{ sockets: Socket[]; openMs: number; firstMs: number }> {
   const t0 = performance.now();
   const sockets = await Promise.all(Array.from({ length: n }, () => Socket.open(url, root)));
   const openMs = performance.now() - t0;

@@ -204,12 +204,13 @@ export class RepoScan {
     if (this.pending) this.request(false);
   }
 
+  /** Counts the scan; a failure is logged as a warning when it starts, then at debug while it lasts. */
   private record(outcome: ScanOutcome): void {
     if (outcome.kind === "unavailable") return;
     this.deps.metrics.scans.inc({ result: outcome.kind });
-    if (outcome.kind === "error") {
-      this.deps.log.warn({ err: outcome.error, repoRoot: this.root }, "repository scan failed");
-    }
+    if (outcome.kind !== "error") return;
+    const level = this.last?.outcome.kind === "error" ? "debug" : "warn";
+    this.deps.log[level]({ err: outcome.error, repoRoot: this.root }, "repository scan failed");
   }
 
   private async takeFingerprint(signal: AbortSignal): Promise<string | undefined> {

@@ -11,6 +11,12 @@ import type { RepoScanner } from "./scanner.js";
  * interval; the margin absorbs timer jitter so a regular tick is never skipped).
  */
 const POLL_SKIP_FRACTION = 0.9;
+/**
+ * A path found outside any repository is not asked again for this long, so
+ * a thousand sockets of a chat whose paths are not in a repository cost one
+ * `git rev-parse` per path, while a `git init` there still shows soon.
+ */
+const MISS_TTL_MS = 1000;
 
 /** Options for a ScanHub. */
 export interface ScanHubOptions {
@@ -31,8 +37,10 @@ export interface ScanHubOptions {
  */
 export class ScanHub {
   private readonly repos = new Map<string, RepoScan>();
-  /** Path → root, kept until the root is reported removed. */
+  /** Path → root, kept while the root is watched and not reported removed. */
   private readonly roots = new Map<string, string>();
+  /** Path outside any repository → when to ask again (performance.now() ms). */
+  private readonly misses = new Map<string, number>();
   private readonly resolving = new Map<string, Promise<string | undefined>>();
   private readonly poll: NodeJS.Timeout;
   private polling = false;
@@ -47,11 +55,16 @@ export class ScanHub {
   resolveRoot(p: string): Promise<string | undefined> {
     const known = this.roots.get(p);
     if (known !== undefined) return Promise.resolve(known);
+    const missUntil = this.misses.get(p);
+    if (missUntil !== undefined && performance.now() < missUntil) return Promise.resolve(undefined);
+    this.misses.delete(p);
     let pending = this.resolving.get(p);
     if (!pending) {
       pending = this.opts.scanner.resolveRoot(p).then((root) => {
         this.resolving.delete(p);
-        if (root !== undefined && !this.closed) this.roots.set(p, root);
+        if (this.closed) return root;
+        if (root !== undefined) this.roots.set(p, root);
+        else this.misses.set(p, performance.now() + MISS_TTL_MS);
         return root;
       });
       this.resolving.set(p, pending);
@@ -73,6 +86,7 @@ export class ScanHub {
       if (entry.subscribers.size > 0 || this.repos.get(root) !== entry) return;
       this.repos.delete(root);
       entry.close();
+      this.forgetRoot(root);
     };
   }
 
@@ -87,6 +101,8 @@ export class ScanHub {
     clearInterval(this.poll);
     for (const repo of this.repos.values()) repo.close();
     this.repos.clear();
+    this.roots.clear();
+    this.misses.clear();
   }
 
   private async pollRound(): Promise<void> {
@@ -115,7 +131,11 @@ export class ScanHub {
     for (const s of targets) s.onResults(results, memo);
   }
 
-  /** A removed repository's paths are resolved afresh next time (it may come back, or be another repo). */
+  /**
+   * The paths of a removed or no longer watched repository are resolved
+   * afresh next time (it may come back, or be another repository), and the
+   * cache stays as small as the set of watched repositories.
+   */
   private forgetRoot(root: string): void {
     for (const [p, r] of this.roots) if (r === root) this.roots.delete(p);
   }
