@@ -146,9 +146,10 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--coder-url <url>", "coderd URL; when absent agentd runs an embedded upstream").env("CODER_AGENT_URL"),
     new Option("--token <token>", "agent token for coderd").env("CODER_AGENT_TOKEN"),
     new Option("--token-file <path>", "file holding the agent token").env("CODER_AGENT_TOKEN_FILE"),
-    new Option("--workdir <path>", "default working directory for processes, and what git watch watches for a chat with no tracked path (else the home directory)").env(
-      "AGENTD_WORKDIR",
-    ),
+    new Option(
+      "--workdir <path>",
+      "default working directory for processes, and watched by git watch for a chat with no tracked path (else the home directory)",
+    ).env("AGENTD_WORKDIR"),
     new Option("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`).env("AGENTD_LOG_LEVEL").default("info"),
     new Option("--max-processes <n>", "running processes allowed at once; past it, start answers 429")
       .env("AGENTD_MAX_PROCESSES")
