@@ -1,3 +1,4 @@
+import os from "node:os";
 import type { Registry } from "prom-client";
 import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { AgentSocketPart } from "./agentsocket/agent-socket.js";
@@ -94,6 +95,7 @@ export class Agent {
       registry: this.registry,
       pollIntervalMs: config.gitWatchPollSeconds * 1000,
       maxFsWatchedRepos: config.maxFsWatchedRepos,
+      workdir: config.workdir ?? os.homedir(),
     });
     this.gitwatch.register(this.http);
     this.parts.push(this.gitwatch);

@@ -42,8 +42,8 @@ export const DEFAULT_HTTP_ADDR = "127.0.0.1:4141";
 /** Default for `--boundary-spool-bytes`: bytes of undelivered boundary logs kept on disk. */
 export const DEFAULT_BOUNDARY_SPOOL_BYTES = 64 * 1024 * 1024;
 
-/** Default for `--git-watch-poll-interval`: seconds between fallback git scans (agentgit's 30 s). */
-export const DEFAULT_GIT_WATCH_POLL_SECONDS = 30;
+/** Default for `--git-watch-poll-interval`: seconds between fingerprint checks of watched repositories (newest agentgit's 5 s). */
+export const DEFAULT_GIT_WATCH_POLL_SECONDS = 5;
 
 /** Default for `--max-fs-watched-repos`: repositories watched for file-system events at once. */
 export const DEFAULT_MAX_FS_WATCHED_REPOS = 32;
@@ -162,9 +162,10 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--coder-url <url>", "coderd URL; when absent agentd runs an embedded upstream").env("CODER_AGENT_URL"),
     new Option("--token <token>", "agent token for coderd").env("CODER_AGENT_TOKEN"),
     new Option("--token-file <path>", "file holding the agent token").env("CODER_AGENT_TOKEN_FILE"),
-    new Option("--workdir <path>", "default working directory for processes (else the home directory)").env(
-      "AGENTD_WORKDIR",
-    ),
+    new Option(
+      "--workdir <path>",
+      "default working directory for processes, and watched by git watch for a chat with no tracked path (else the home directory)",
+    ).env("AGENTD_WORKDIR"),
     new Option("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`).env("AGENTD_LOG_LEVEL").default("info"),
     new Option("--max-processes <n>", "running processes allowed at once; past it, start answers 429")
       .env("AGENTD_MAX_PROCESSES")
@@ -172,7 +173,7 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--boundary-spool-bytes <n>", "bytes of boundary logs kept on disk while coderd cannot take them")
       .env("AGENTD_BOUNDARY_SPOOL_BYTES")
       .default(String(DEFAULT_BOUNDARY_SPOOL_BYTES)),
-    new Option("--git-watch-poll-interval <seconds>", "seconds between fallback scans of watched git repositories")
+    new Option("--git-watch-poll-interval <seconds>", "seconds between fingerprint checks of watched git repositories (a rescan follows only a change)")
       .env("AGENTD_GIT_WATCH_POLL_INTERVAL")
       .default(String(DEFAULT_GIT_WATCH_POLL_SECONDS)),
     new Option("--max-fs-watched-repos <n>", "git repositories watched for file edits at once; the rest are polled")

@@ -68,6 +68,12 @@ export class FsWatchHub {
     };
   }
 
+  /** True while `root`'s watch is set up and delivering events (not refused, failed or still starting). */
+  isLive(root: string): boolean {
+    const repo = this.repos.get(root);
+    return repo !== undefined && repo.ready && repo.watcher !== undefined;
+  }
+
   /** Closes every watch. */
   async close(): Promise<void> {
     const all = [...this.repos.entries()];

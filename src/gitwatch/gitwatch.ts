@@ -11,6 +11,7 @@ import { GitRunner } from "./git.js";
 import { GitWatchMetrics } from "./metrics.js";
 import { PathStore } from "./path-store.js";
 import { GIT_WATCH_PATH, GitWatchRoute, type KeepAlive } from "./route.js";
+import { ScanHub } from "./scan-hub.js";
 import { RepoScanner } from "./scanner.js";
 import { gitWatchService } from "./service.js";
 
@@ -25,7 +26,7 @@ export interface GitWatchOptions {
   dataDir: string | undefined;
   log: Logger;
   registry: Registry;
-  /** Fallback scan interval. */
+  /** Interval of the fingerprint poll. */
   pollIntervalMs: number;
   /** Repositories watched for file-system events at once; the rest rely on the poll. */
   maxFsWatchedRepos: number;
@@ -34,6 +35,8 @@ export interface GitWatchOptions {
   keepAlive?: KeepAlive;
   /** The git executable (default `git` on PATH). */
   gitBinary?: string;
+  /** Watched for a chat that has no tracked path (agentd's default process directory); undefined: nothing. */
+  workdir?: string | undefined;
 }
 
 /**
@@ -46,6 +49,7 @@ export class GitWatch implements Part {
   readonly pathStore: PathStore;
   readonly metrics: GitWatchMetrics;
   private readonly fsHub: FsWatchHub;
+  private readonly hub: ScanHub;
   private readonly route: GitWatchRoute;
 
   constructor(opts: GitWatchOptions) {
@@ -63,14 +67,15 @@ export class GitWatch implements Part {
       log,
       metrics: this.metrics,
     });
-    const deps = {
-      pathStore: this.pathStore,
+    this.hub = new ScanHub({
       scanner: new RepoScanner(git, log),
+      git,
       fsHub: this.fsHub,
       metrics: this.metrics,
       log,
       pollIntervalMs: opts.pollIntervalMs,
-    };
+    });
+    const deps = { pathStore: this.pathStore, hub: this.hub, log, workdir: opts.workdir };
     this.route = new GitWatchRoute(deps, this.metrics, log, opts.keepAlive);
   }
 
@@ -105,6 +110,7 @@ export class GitWatch implements Part {
 
   async stop(): Promise<void> {
     await this.route.close();
+    this.hub.close();
     await this.fsHub.close();
     await this.pathStore.flush();
   }

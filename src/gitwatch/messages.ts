@@ -32,3 +32,12 @@ export function repoChangesJson(state: RepoState): RepoChangesJson {
 export function removedJson(repoRoot: string): RepoChangesJson {
   return { repo_root: repoRoot, branch: "", removed: true };
 }
+
+/**
+ * The text of a `changes` message from repository entries already encoded
+ * as JSON; byte for byte what JSON.stringify gives for the same GitServerMessage.
+ */
+export function changesText(scannedAt: string, entries: readonly string[]): string {
+  const head = `{"type":"changes","scanned_at":${JSON.stringify(scannedAt)}`;
+  return entries.length === 0 ? `${head}}` : `${head},"repositories":[${entries.join(",")}]}`;
+}

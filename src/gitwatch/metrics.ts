@@ -10,18 +10,20 @@ export class GitWatchMetrics {
   readonly fsWatchLimitHits: Counter;
   readonly fsWatchErrors: Counter;
   readonly pathEvictions: Counter<"reason">;
+  readonly scanCancels: Counter<"reason">;
+  readonly fingerprintChecks: Counter<"result">;
 
   constructor(registry: Registry) {
     const registers = [registry];
     this.scans = new Counter({
       name: "agentd_gitwatch_repo_scans_total",
-      help: "Repository scans, by result (ok, removed, error).",
+      help: "Repository scans, one per repository whatever the number of connections watching it, by result (ok, removed, error).",
       labelNames: ["result"],
       registers,
     });
     this.scanDuration = new Histogram({
       name: "agentd_gitwatch_scan_duration_seconds",
-      help: "Time to scan all repositories of one watcher.",
+      help: "Time to scan one repository (fingerprint included).",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
@@ -54,6 +56,18 @@ export class GitWatchMetrics {
       name: "agentd_gitwatch_path_store_evictions_total",
       help: "Tracked paths or chats dropped to stay within the path store bounds, by reason.",
       labelNames: ["reason"],
+      registers,
+    });
+    this.scanCancels = new Counter({
+      name: "agentd_gitwatch_scan_cancels_total",
+      help: "Scans cancelled in progress, their git children killed, by reason (refresh, unwatched).",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.fingerprintChecks = new Counter({
+      name: "agentd_gitwatch_fingerprint_checks_total",
+      help: "Poll checks of a repository's fingerprint, by result (unchanged, changed: a rescan follows).",
+      labelNames: ["result"],
       registers,
     });
   }

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { canonicalUuid } from "../http/chat.js";
+import { goJson } from "../http/json.js";
 import type { Logger } from "../log.js";
 import { UNKNOWN_MESSAGE_TYPE, type GitServerMessage } from "./messages.js";
 import type { GitWatchMetrics } from "./metrics.js";
@@ -9,8 +10,8 @@ import { GitWatcher, type WatcherDeps } from "./watcher.js";
 
 /** The WebSocket endpoint coderd dials on the agent (workspacesdk AgentConn.WatchGit). */
 export const GIT_WATCH_PATH = "/api/v0/git/watch";
-/** Largest client message accepted (coder/websocket's default read limit). */
-export const MAX_CLIENT_MESSAGE_BYTES = 32_768;
+/** Largest client message accepted; a larger one closes the socket 1009 (agentgit's conn.SetReadLimit(1 << 22)). */
+export const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Keep-alive ping interval. */
 export const PING_INTERVAL_MS = 30_000;
 /** A connection that does not answer a ping within this long is cut. */
@@ -51,7 +52,12 @@ export class GitWatchRoute {
 
   /** The `HttpServer.upgrade` handler. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void => {
-    const chatId = canonicalUuid(url.searchParams.get("chat_id") ?? undefined);
+    const raw = url.searchParams.get("chat_id");
+    const chatId = canonicalUuid(raw ?? undefined);
+    if (raw !== null && raw !== "" && chatId === undefined) {
+      rejectUpgrade(socket, 400, "Bad Request", "Invalid chat_id.", "chat_id must be a UUID.");
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, chatId));
   };
 
@@ -75,9 +81,9 @@ export class GitWatchRoute {
     const log = this.log.child({ chatId });
     this.sockets.add(ws);
     this.metrics.connections.inc();
-    const send = (msg: GitServerMessage): Promise<void> => this.send(ws, msg);
-    const watcher = new GitWatcher(chatId, { ...this.deps, log }, (msg) =>
-      send(msg).catch((err: unknown) => {
+    const send = (msg: GitServerMessage): Promise<void> => this.send(ws, JSON.stringify(msg));
+    const watcher = new GitWatcher(chatId, { ...this.deps, log }, (body) =>
+      this.send(ws, body).catch((err: unknown) => {
         log.debug({ err }, "git watch send failed; closing");
         ws.terminate();
       }),
@@ -112,17 +118,26 @@ export class GitWatchRoute {
     });
   }
 
-  private send(ws: WebSocket, msg: GitServerMessage): Promise<void> {
-    const body = JSON.stringify(msg);
+  /** Sends one text frame; a Buffer body is shared as is by every socket it goes to. */
+  private send(ws: WebSocket, body: string | Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       if (ws.readyState !== ws.OPEN) return reject(new Error("socket is not open"));
-      ws.send(body, (err) => {
+      ws.send(body, { binary: false }, (err) => {
         if (err) return reject(err);
-        this.metrics.bytesSent.inc(Buffer.byteLength(body));
+        this.metrics.bytesSent.inc(typeof body === "string" ? Buffer.byteLength(body) : body.length);
         resolve();
       });
     });
   }
+}
+
+/** Answers an upgrade request with Coder's JSON error envelope instead of switching protocols. */
+function rejectUpgrade(socket: Duplex, status: number, reason: string, message: string, detail: string): void {
+  const body = goJson({ message, detail });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**

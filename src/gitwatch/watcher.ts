@@ -1,24 +1,20 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../log.js";
-import type { FsWatchHub } from "./fs-watch.js";
-import { removedJson, repoChangesJson, type GitServerMessage, type RepoChangesJson } from "./messages.js";
-import type { GitWatchMetrics } from "./metrics.js";
+import { changesText } from "./messages.js";
 import type { PathStore } from "./path-store.js";
+import type { RepoResult, RepoSubscriber } from "./repo-scan.js";
 import { formatRfc3339Nano, nowNs } from "./rfc3339.js";
-import type { RepoScanner, RepoState } from "./scanner.js";
-
-/** Minimum time between the starts of two scans (agentgit scanCooldown). */
-export const SCAN_COOLDOWN_MS = 1000;
+import type { ScanHub } from "./scan-hub.js";
 
 /** What a watcher needs from the git watch part. */
 export interface WatcherDeps {
   pathStore: PathStore;
-  scanner: RepoScanner;
-  fsHub: FsWatchHub;
-  metrics: GitWatchMetrics;
+  hub: ScanHub;
   log: Logger;
-  /** Fallback scan interval (agentgit's fallbackPollInterval is 30 s). */
-  pollIntervalMs: number;
+  /**
+   * Watched when the chat has no tracked path (agentgit's working-directory
+   * fallback, so a chat keeps its diff after an agent restart); undefined: none.
+   */
+  workdir: string | undefined;
 }
 
 interface Root {
@@ -29,166 +25,172 @@ interface Root {
 
 /**
  * The watch behind one WebSocket connection: it follows one chat's tracked
- * paths, scans their repositories when asked (connect, path notification,
- * refresh, file-system event, poll) at most once per SCAN_COOLDOWN_MS, and
- * sends only repositories whose branch, origin or diff changed, or a
- * heartbeat when none did. A file-system event rescans only its own
- * repository; every other trigger rescans them all.
+ * paths (or the working directory while there are none), subscribes to
+ * their repositories' shared scans, and turns the results into Coder's
+ * `changes` messages: only repositories whose branch, origin or diff
+ * changed since this connection last heard of them, or a heartbeat when
+ * none did. Connect, a path notification and `refresh` ask for fresh scans
+ * of every repository of the chat and send one message once all have
+ * answered; results of scans others asked for (file-system events, the
+ * poll, other connections) are sent as they come.
  */
-export class GitWatcher {
+export class GitWatcher implements RepoSubscriber {
   private readonly roots = new Map<string, Root>();
   /** Tracked path → the root it resolved to. */
   private readonly resolved = new Map<string, string>();
-  private readonly abort = new AbortController();
+  /** Roots whose fresh result this connection waits for → when it asked (epoch ns). */
+  private readonly awaiting = new Map<string, bigint>();
+  /** Results held until the awaited ones are in, so they go out as one message. */
+  private readonly collected = new Map<string, RepoResult>();
   private readonly unsubscribe: (() => void) | undefined;
-  private poll: NodeJS.Timeout | undefined;
-  private pending = false;
-  /** The next scan covers every root; otherwise only `dirtyRoots`. */
-  private scanAll = true;
-  /** Roots a file-system event or a first sighting asked to scan. */
-  private readonly dirtyRoots = new Set<string>();
+  private closed = false;
+  private wanted = false;
+  private refreshWanted = false;
   private pathsDirty = true;
   private running = false;
-  /** When the previous scan started (its `scanned_at`), in epoch nanoseconds. */
-  private lastScanStartNs: bigint | undefined;
 
   constructor(
     private readonly chatId: string | undefined,
     private readonly deps: WatcherDeps,
-    private readonly send: (msg: GitServerMessage) => Promise<void>,
+    private readonly send: (body: Buffer) => void,
   ) {
     if (!chatId) return;
     this.unsubscribe = deps.pathStore.subscribe(chatId, () => {
       this.pathsDirty = true;
-      this.request();
+      this.trigger(false);
     });
-    this.poll = setInterval(() => this.request(), deps.pollIntervalMs);
-    this.poll.unref();
-    if (deps.pathStore.getPaths(chatId).length > 0) this.request();
+    if (this.paths().length > 0) this.trigger(false);
   }
 
-  /** A client `refresh`. */
+  /** A client `refresh`: fresh scans, cancelling ones in progress. */
   refresh(): void {
-    this.request();
+    this.trigger(true);
   }
 
-  /** Stops everything: timers, subscriptions, file watches and any running git child. */
+  /** Stops everything: the path subscription and every repository subscription. */
   close(): void {
-    if (this.abort.signal.aborted) return;
-    this.abort.abort();
+    if (this.closed) return;
+    this.closed = true;
     this.unsubscribe?.();
-    if (this.poll) clearInterval(this.poll);
     for (const root of this.roots.values()) root.release();
     this.roots.clear();
+    this.awaiting.clear();
+    this.collected.clear();
   }
 
-  /** Asks for a scan of every root, or only of `root` when a file-system event names it. */
-  private request(root?: string): void {
-    if (!this.chatId || this.abort.signal.aborted) return;
-    if (root === undefined) this.scanAll = true;
-    else this.dirtyRoots.add(root);
-    this.pending = true;
+  /** See RepoSubscriber. */
+  onResults(results: readonly RepoResult[], memo: Map<string, Buffer>): void {
+    let mine = false;
+    for (const r of results) {
+      if (!this.roots.has(r.root)) continue;
+      mine = true;
+      this.collected.set(r.root, r);
+      const asked = this.awaiting.get(r.root);
+      if (asked !== undefined && r.startNs >= asked) this.awaiting.delete(r.root);
+    }
+    if (mine && this.awaiting.size === 0) this.flush(memo);
+  }
+
+  /** The chat's tracked paths, or the working directory while it has none. */
+  private paths(): string[] {
+    const tracked = this.deps.pathStore.getPaths(this.chatId!);
+    if (tracked.length > 0 || this.deps.workdir === undefined) return tracked;
+    return [this.deps.workdir];
+  }
+
+  private trigger(refresh: boolean): void {
+    if (!this.chatId || this.closed) return;
+    this.wanted = true;
+    this.refreshWanted ||= refresh;
     if (!this.running) void this.run();
   }
 
   private async run(): Promise<void> {
     this.running = true;
-    const signal = this.abort.signal;
     try {
-      while (this.pending && !signal.aborted) {
+      while (this.wanted && !this.closed) {
+        this.wanted = false;
+        const refresh = this.refreshWanted;
+        this.refreshWanted = false;
         if (this.pathsDirty) {
           this.pathsDirty = false;
           await this.syncRoots();
+          if (this.closed) return;
         }
-        if (this.roots.size === 0) {
-          this.pending = false;
-          continue;
+        const asked = nowNs();
+        for (const root of this.roots.keys()) {
+          // An earlier, still unanswered request keeps its time, so steady triggers cannot starve the message.
+          if (!this.awaiting.has(root)) this.awaiting.set(root, asked);
+          this.deps.hub.request(root, refresh);
         }
-        await this.cooldown(signal);
-        if (this.pathsDirty) continue;
-        this.pending = false;
-        await this.scan();
       }
     } catch (err) {
-      if (!signal.aborted) this.deps.log.warn({ err }, "git watch stopped");
+      this.deps.log.warn({ err }, "git watch stopped");
       this.close();
     } finally {
       this.running = false;
     }
   }
 
-  /**
-   * Waits until SCAN_COOLDOWN_MS have passed since the previous scan started.
-   * Timers may fire early against the clock, so the remainder is rechecked.
-   */
-  private async cooldown(signal: AbortSignal): Promise<void> {
-    if (this.lastScanStartNs === undefined) return;
-    const due = this.lastScanStartNs + BigInt(SCAN_COOLDOWN_MS) * 1_000_000n;
-    for (let left = due - nowNs(); left > 0n; left = due - nowNs()) {
-      await sleep(Math.ceil(Number(left) / 1e6), undefined, { signal });
-    }
-  }
-
-  /** Resolves tracked paths not seen before to repository roots and starts watching new roots. */
+  /** Resolves paths not seen before to repository roots and subscribes to new roots. */
   private async syncRoots(): Promise<void> {
-    const paths = this.deps.pathStore.getPaths(this.chatId!).filter((p) => !this.resolved.has(p));
-    const signal = this.abort.signal;
-    const roots = await Promise.all(paths.map((p) => this.deps.scanner.resolveRoot(p, signal)));
-    if (signal.aborted) return;
+    const paths = this.paths().filter((p) => !this.resolved.has(p));
+    const roots = await Promise.all(paths.map((p) => this.deps.hub.resolveRoot(p)));
+    if (this.closed) return;
     paths.forEach((p, i) => {
       const root = roots[i];
       if (root === undefined) return;
       this.resolved.set(p, root);
       if (this.roots.has(root)) return;
-      const release = this.deps.fsHub.acquire(root, () => this.request(root));
-      this.roots.set(root, { release, sent: undefined });
-      this.dirtyRoots.add(root);
+      this.roots.set(root, { release: this.deps.hub.subscribe(root, this), sent: undefined });
     });
   }
 
-  private async scan(): Promise<void> {
-    const signal = this.abort.signal;
-    const roots = this.scanAll ? [...this.roots.keys()] : [...this.dirtyRoots].filter((r) => this.roots.has(r));
-    this.scanAll = false;
-    this.dirtyRoots.clear();
-    if (roots.length === 0) return;
-    this.lastScanStartNs = nowNs();
-    const scannedAt = formatRfc3339Nano(this.lastScanStartNs);
-    const stopTimer = this.deps.metrics.scanDuration.startTimer();
-    const outcomes = await Promise.all(roots.map((r) => this.deps.scanner.scan(r, signal)));
-    stopTimer();
-    if (signal.aborted) return;
-    const repositories: RepoChangesJson[] = [];
-    outcomes.forEach((outcome, i) => {
-      const root = roots[i]!;
-      switch (outcome.kind) {
+  /** Sends what was collected as one message, unless git is missing for all of it. */
+  private flush(memo: Map<string, Buffer>): void {
+    let scannedNs: bigint | undefined;
+    let available = false;
+    const included: RepoResult[] = [];
+    for (const [root, r] of this.collected) {
+      if (scannedNs === undefined || r.startNs < scannedNs) scannedNs = r.startNs;
+      switch (r.outcome.kind) {
         case "ok":
-          this.deps.metrics.scans.inc({ result: "ok" });
-          if (this.changed(root, outcome.state)) repositories.push(repoChangesJson(outcome.state));
+          available = true;
+          if (this.changed(root, r)) included.push(r);
           break;
         case "removed":
-          this.deps.metrics.scans.inc({ result: "removed" });
-          repositories.push(removedJson(root));
+          available = true;
+          included.push(r);
           this.forget(root);
           break;
         case "error":
-          this.deps.metrics.scans.inc({ result: "error" });
-          this.deps.log.warn({ err: outcome.error, repoRoot: root }, "repository scan failed");
+          available = true;
           break;
         case "unavailable":
           break;
       }
-    });
-    if (outcomes.every((o) => o.kind === "unavailable")) return;
-    const msg: GitServerMessage = { type: "changes", scanned_at: scannedAt };
-    if (repositories.length > 0) msg.repositories = repositories;
-    await this.send(msg);
+    }
+    this.collected.clear();
+    if (!available || scannedNs === undefined) return;
+    const key = `${scannedNs}\n${included.map((r) => `${r.root}\n${r.startNs}`).join("\n")}`;
+    let body = memo.get(key);
+    if (!body) {
+      body = Buffer.from(
+        changesText(
+          formatRfc3339Nano(scannedNs),
+          included.map((r) => r.entryText),
+        ),
+      );
+      memo.set(key, body);
+    }
+    this.send(body);
   }
 
-  /** Records `state` as sent and says whether it differs from what was sent before. */
-  private changed(root: string, state: RepoState): boolean {
+  /** Records `r`'s state as sent and says whether it differs from what was sent before. */
+  private changed(root: string, r: RepoResult): boolean {
     const entry = this.roots.get(root);
-    if (!entry) return false;
+    if (!entry || r.outcome.kind !== "ok") return false;
+    const state = r.outcome.state;
     const prev = entry.sent;
     if (
       prev &&
@@ -206,6 +208,7 @@ export class GitWatcher {
   private forget(root: string): void {
     this.roots.get(root)?.release();
     this.roots.delete(root);
+    this.awaiting.delete(root);
     for (const [p, r] of this.resolved) if (r === root) this.resolved.delete(p);
   }
 }

@@ -73,6 +73,21 @@ describe("git watch in agentd serve", () => {
     }
   });
 
+  it("watches --workdir for a chat with no tracked path, and answers 400 to a chat_id that is not a UUID", async () => {
+    const root = initRepo(path.join(freshDir(), "workdir"));
+    write(root, "left.txt", "from before a restart\n");
+    const agentd = await startAgentd({ args: ["--workdir", root, "--git-watch-poll-interval", "3600"] });
+    try {
+      const client = await WatchClient.connect(agentd.url, `?chat_id=${randomUUID()}`);
+      const msg = await client.next(hasRepo(root));
+      assert.match(repoIn(msg, root)!.unified_diff!, /\+from before a restart/);
+      client.close();
+      await assert.rejects(WatchClient.connect(agentd.url, "?chat_id=not-a-uuid"), /Unexpected server response: 400/);
+    } finally {
+      assert.equal(await agentd.stop(), 0);
+    }
+  });
+
   it("on SIGTERM closes open git watch sockets with 1001 and exits 0", async () => {
     const agentd = await startAgentd();
     const client = await WatchClient.connect(agentd.url, `?chat_id=${randomUUID()}`);
@@ -90,6 +105,8 @@ describe("git watch in agentd serve", () => {
         "agentd_gitwatch_sent_bytes_total",
         "agentd_gitwatch_fs_watched_repos",
         "agentd_gitwatch_fs_watch_limit_hits_total",
+        "agentd_gitwatch_scan_cancels_total",
+        "agentd_gitwatch_fingerprint_checks_total",
       ]) {
         assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
       }

@@ -155,3 +155,22 @@ export class WatchClient {
 export function repoIn(m: GitServerMessage, root: string) {
   return m.repositories?.find((r) => r.repo_root === root);
 }
+
+/** The sum of a metric's samples whose labels include `labels`; 0 before any sample exists. */
+export async function metricSum(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** Polls `cond` every 25 ms until it holds; throws after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

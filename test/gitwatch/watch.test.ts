@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createClient } from "@connectrpc/connect";
@@ -202,8 +203,17 @@ describe("git watch WebSocket", () => {
     assert.equal((await b.closed).code, 1001);
   });
 
-  it("accepts a connection without a valid chat_id but never watches anything", async () => {
-    const client = await WatchClient.connect(server.url, "?chat_id=nope");
+  it("answers 400 with Coder's error envelope, before the upgrade, to a chat_id that is not a UUID", async () => {
+    for (const bad of ["nope", "1234", "00000000-0000-0000-0000-00000000000g"]) {
+      const res = await rawUpgrade(server.url, `/api/v0/git/watch?chat_id=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.deepEqual(JSON.parse(res.body), { message: "Invalid chat_id.", detail: "chat_id must be a UUID." });
+    }
+    await assert.rejects(WatchClient.connect(server.url, "?chat_id=nope"), /400/);
+  });
+
+  it("accepts a connection without a chat_id but never watches anything", async () => {
+    const client = await WatchClient.connect(server.url, "");
     await assertSilentAfterRefresh(client);
     client.close();
   });
@@ -458,6 +468,21 @@ async function assertSilentAfterRefresh(client: WatchClient): Promise<void> {
     client.messages.map((m) => m.type),
     ["error"],
   );
+}
+
+/** Sends a WebSocket upgrade request by hand and reads the status line and body of the answer. */
+async function rawUpgrade(base: string, target: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  const socket = net.connect(Number(port), hostname);
+  socket.write(
+    `GET ${target} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  const [head = "", body = ""] = text.split("\r\n\r\n");
+  return { status: Number(head.split(" ")[1]), body };
 }
 
 async function metricValue(server: WatchServer, name: string): Promise<number | undefined> {
