@@ -43,7 +43,8 @@ const EMPTY_SEARCH = "old_text must not be empty; include the text you want to m
 const NOT_FOUND =
   "old_text not found in file. Verify that old_text matches the file content exactly, including whitespace and indentation";
 const NOT_FOUND_WITH_ENDINGS =
-  "old_text not found in file. Verify that old_text matches the file content exactly, including whitespace, indentation, and line endings";
+  "old_text not found in file. Verify that old_text matches the file content exactly, " +
+  "including whitespace, indentation, and line endings";
 
 function ambiguous(count: number): EditError {
   return new EditError(

@@ -62,7 +62,12 @@ export function findOverlappingLineWindows(
   return scanWindows(contentLines, searchLines, pass, true);
 }
 
-function scanWindows(contentLines: readonly string[], searchLines: readonly string[], pass: LinePass, overlap: boolean): number[] {
+function scanWindows(
+  contentLines: readonly string[],
+  searchLines: readonly string[],
+  pass: LinePass,
+  overlap: boolean,
+): number[] {
   const starts: number[] = [];
   const n = searchLines.length;
   if (n === 0 || n > contentLines.length) return starts;
@@ -186,8 +191,8 @@ function referenceLine(i: number, searchLines: readonly string[], repLines: read
   // A pure insertion belongs to the scope whose replacement lead it shares: suffix first, then prefix.
   const lead = lineParts(repLines[i]!).lead;
   if (prefix > 0 && suffix > 0) {
-    const ref = lead !== lineParts(repLines[r - suffix]!).lead && lead === lineParts(repLines[prefix - 1]!).lead ? prefix - 1 : s - suffix;
-    return { ref, inserted: true };
+    const inPrefixScope = lead !== lineParts(repLines[r - suffix]!).lead && lead === lineParts(repLines[prefix - 1]!).lead;
+    return { ref: inPrefixScope ? prefix - 1 : s - suffix, inserted: true };
   }
   if (suffix > 0) return { ref: s - suffix, inserted: true };
   if (prefix > 0) return { ref: prefix - 1, inserted: true };

@@ -36,7 +36,13 @@ function splitLines(text: string): string[] {
  * forward search), as the runs of lines both keep: [aIndex, bIndex, length].
  * Undefined when the distance exceeds MAX_EDIT_DISTANCE.
  */
-function commonRuns(a: readonly string[], b: readonly string[], lo: number, aHi: number, bHi: number): [number, number, number][] | undefined {
+function commonRuns(
+  a: readonly string[],
+  b: readonly string[],
+  lo: number,
+  aHi: number,
+  bHi: number,
+): [number, number, number][] | undefined {
   const n = aHi - lo;
   const m = bHi - lo;
   const max = Math.min(n + m, MAX_EDIT_DISTANCE);

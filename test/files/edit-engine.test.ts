@@ -296,6 +296,10 @@ describe("CRLF files and forced endings", () => {
     assert.equal(apply("a\r\nx\r\nb\r\n", ["x", "X"]), "a\r\nX\r\nb\r\n");
   });
 
+  it("leaves the last line's own ending in an exact-pass replacement, as Coder does", () => {
+    assert.equal(apply("a\r\nx\r\nb\r\n", ["x", "X\nY\n"]), "a\r\nX\r\nY\n\r\nb\r\n");
+  });
+
   it("takes LF when CRLF lines do not outnumber LF lines", () => {
     assert.equal(apply("a\r\nb\nx\n", ["x", "X\r\nY"]), "a\r\nb\nX\nY\n");
   });
