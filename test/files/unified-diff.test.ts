@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { unifiedDiff } from "../../src/files/edit-engine.js";
 
 const diff = (before: string | Buffer, after: string | Buffer, label = "/work/a.txt") =>
@@ -70,5 +71,62 @@ describe("unifiedDiff", () => {
     assert.ok(out.startsWith("--- /work/a.txt\n+++ /work/a.txt\n@@ -1,3000 +1,3000 @@\n-a0\n"));
     assert.equal(out.split("\n").filter((l) => l.startsWith("-a")).length, 3000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("+b")).length, 3000);
+  });
+});
+
+/** Applies a unified diff to `before` using only its old-side line numbers, checking every context and removed line. */
+function patch(before: string, diffText: string): string {
+  const old = before.split(/(?<=\n)/).filter((l) => l !== "");
+  const rows = diffText.split(/(?<=\n)/).slice(2);
+  const out: string[] = [];
+  let next = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
+    const header = /^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@\n$/.exec(row);
+    if (header) {
+      const start = Math.max(Number(header[1]) - 1, 0) + (header[2] === "0" && header[1] !== "0" ? 1 : 0);
+      while (next < start) out.push(old[next++]!);
+      continue;
+    }
+    let text = row.slice(1);
+    if (rows[i + 1] === "\\ No newline at end of file\n") {
+      text = text.slice(0, -1);
+      i++;
+    }
+    if (row[0] === "+") out.push(text);
+    else {
+      assert.equal(old[next], text, `line ${next + 1} of the old side`);
+      if (row[0] === " ") out.push(text);
+      next++;
+    }
+  }
+  while (next < old.length) out.push(old[next++]!);
+  return out.join("");
+}
+
+describe("unifiedDiff properties", () => {
+  const text = fc.array(fc.constantFrom("a\n", "b\n", "c\n", "a", "\r\n", "\n"), { maxLength: 40 }).map((parts) => parts.join(""));
+
+  it("is a patch that turns the old content into the new one", () => {
+    fc.assert(
+      fc.property(text, text, (before, after) => {
+        const out = diff(before, after);
+        assert.equal(out === "", before === after);
+        if (out !== "") assert.equal(patch(before, out), after);
+      }),
+    );
+  });
+
+  it("states each hunk's old-side line count correctly", () => {
+    fc.assert(
+      fc.property(text, text, (before, after) => {
+        for (const hunk of diff(before, after).split(/^(?=@@ )/m).slice(1)) {
+          const [header, ...rows] = hunk.split("\n");
+          const count = /^@@ -\d+(?:,(\d+))? /.exec(header!)![1];
+          const old = rows.filter((r) => r.startsWith(" ") || r.startsWith("-")).length;
+          assert.equal(old, count === undefined ? 1 : Number(count));
+        }
+      }),
+    );
   });
 });
