@@ -18,7 +18,7 @@ const MAX_MISCOUNT_HINTS = 3;
 /**
  * Search-line × file-line comparisons the miscount hint may make. Not
  * Coder's: it bounds the work an error message can cost on a large file
- * (a 2,000-line search against a 500-line file fits).
+ * (a 2,000-line search against a 500-line file fits; blank lines count).
  */
 const MAX_MISCOUNT_COMPARISONS = 1_000_000;
 
@@ -65,9 +65,9 @@ function codePointLabel(rune: number): string {
 
 /** `Your old_text has 5 "=" (U+003D); the file has 7 at line 2, …` hints, or "". */
 function miscountHint(contentLines: readonly string[], searchLines: readonly string[]): string {
-  const fileLines = contentLines.map((line, i) => ({ line, number: i + 1 })).filter(({ line }) => !isBlankLine(line));
   const wanted = searchLines.filter((line) => !isBlankLine(line));
-  if (wanted.length * fileLines.length > MAX_MISCOUNT_COMPARISONS) return "";
+  if (wanted.length * contentLines.length > MAX_MISCOUNT_COMPARISONS) return "";
+  const fileLines = contentLines.map((line, i) => ({ line, number: i + 1 })).filter(({ line }) => !isBlankLine(line));
   const fileCounts = new Map<number, Map<number, number>>();
   const hints: string[] = [];
   for (const searchLine of wanted) {

@@ -461,6 +461,13 @@ describe("not found, with each hint kind", () => {
     assert.equal(failure(`preamble\n\t\t${body}\ntrailer\n`, [absent, `${body}\n`]), swap);
   });
 
+  it("skips the miscount hint when comparing every line would cost over a million line pairs", () => {
+    const file = "section ==\n".repeat(600);
+    assert.equal(failure(file, ["section ====\n".repeat(2000), "x\n"]), NOT_FOUND);
+    const hint = 'Your old_text has 4 "=" (U+003D); the file has 2 at line 1, 2 at line 2, 2 at line 3, 2 at line 4, 2 at line 5 and 595 more';
+    assert.equal(failure(file, ["section ====\n".repeat(2), "x\n"]), `${NOT_FOUND}. ${hint}. ${hint}`);
+  });
+
   it("prefers the miscount hint over the swap hint", () => {
     const content = `<header>\n{/* SECTION HEADING ${"─".repeat(8)} */}\n<body>\ndoSomethingWithLongName(ctx)\n</body>\n`;
     assert.equal(
