@@ -21,6 +21,7 @@ export interface Config {
   boundarySpoolBytes: number;
   gitWatchPollSeconds: number;
   maxFsWatchedRepos: number;
+  maxWriteBytes: number;
 }
 
 export interface HostPort {
@@ -39,6 +40,9 @@ export const DEFAULT_GIT_WATCH_POLL_SECONDS = 30;
 
 /** Default for `--max-fs-watched-repos`: repositories watched for file-system events at once. */
 export const DEFAULT_MAX_FS_WATCHED_REPOS = 32;
+
+/** Default for `--max-write-bytes`: largest write-file body (64 MiB). */
+export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024 * 1024;
 
 /** Default for `--max-processes`: running processes allowed at once. */
 export const DEFAULT_MAX_PROCESSES = 64;
@@ -126,6 +130,7 @@ export interface ServeOptions {
   boundarySpoolBytes: string;
   gitWatchPollInterval: string;
   maxFsWatchedRepos: string;
+  maxWriteBytes: string;
 }
 
 /** The `agentd serve` flags, each with its env var and default. */
@@ -162,6 +167,9 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--max-fs-watched-repos <n>", "git repositories watched for file edits at once; the rest are polled")
       .env("AGENTD_MAX_FS_WATCHED_REPOS")
       .default(String(DEFAULT_MAX_FS_WATCHED_REPOS)),
+    new Option("--max-write-bytes <n>", "largest body write-file accepts; past it the answer is 413 and nothing changes")
+      .env("AGENTD_MAX_WRITE_BYTES")
+      .default(String(DEFAULT_MAX_WRITE_BYTES)),
   ];
 }
 
@@ -199,5 +207,6 @@ export function resolveConfig(opts: ServeOptions): Config {
     boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
     gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),
     maxFsWatchedRepos: parsePositiveInt(opts.maxFsWatchedRepos, "--max-fs-watched-repos"),
+    maxWriteBytes: parsePositiveInt(opts.maxWriteBytes, "--max-write-bytes"),
   };
 }
