@@ -101,7 +101,11 @@ export function registerFilesRoutes(http: HttpServer, files: Files, metrics: Fil
           await fn(req, res, url, scope);
         } catch (err) {
           if (res.headersSent) throw err;
-          if (!req.readableEnded) req.resume();
+          if (!req.readableEnded) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            res.shouldKeepAlive = false;
+            req.resume();
+          }
           if (!writeFailure(res, err)) throw err;
         }
       },
