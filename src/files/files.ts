@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Stats } from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -10,6 +11,7 @@ import { applyEdits, EditError, unifiedDiff, type MatchPass } from "./edit-engin
 import { errnoOf, FileError, goQuote, notAbsolute, nulInPath, pathError, statusOf } from "./errors.js";
 import type { FilesMetrics } from "./metrics.js";
 import { contentTypeOf } from "./mime.js";
+import { HashCache } from "./hash-cache.js";
 import { PathLocks } from "./path-lock.js";
 import { linesError, numberLines, type LineLimits, type LinesResponse } from "./read-lines.js";
 import type { EditFilesRequest, FileEditsEntry, ListDirectoryRequest } from "./requests.js";
@@ -144,6 +146,7 @@ function preconditionFailure(p: string, expected: string, current: string | unde
  */
 export class Files {
   private readonly locks = new PathLocks();
+  private readonly hashes = new HashCache();
 
   constructor(private readonly opts: FilesOptions) {}
 
@@ -164,8 +167,7 @@ export class Files {
       const size = stat.size;
       const length = Math.min(Math.max(size - offset, 0), limit === 0 ? size : limit);
       const whole = offset === 0 && length === size && size <= this.opts.maxWriteBytes;
-      const digest = whole ? await hashFile(fh, size) : undefined;
-      if (digest !== undefined) this.opts.metrics.readBytes.inc(size);
+      const digest = whole ? await this.hashOf(fh, stat) : undefined;
       if (length === 0) {
         await fh.close();
         return { length, contentType: contentTypeOf(p), sha256: digest, stream: Readable.from([]) };
@@ -211,14 +213,14 @@ export class Files {
       return fail(`open file: ${pathError("open", p, err).message}`);
     }
     try {
-      let size: number;
+      let stat: Stats;
       try {
-        const stat = await fh.stat();
-        if (stat.isDirectory()) return fail(`not a file: ${p}`);
-        size = stat.size;
+        stat = await fh.stat();
       } catch (err) {
         return fail(`stat file: ${pathError("stat", p, err).message}`);
       }
+      if (stat.isDirectory()) return fail(`not a file: ${p}`);
+      const size = stat.size;
       if (size > limits.maxFileSize) {
         return fail(
           `file is ${size} bytes which exceeds the maximum of ${limits.maxFileSize} bytes. Use grep, sed, or awk to extract the content you need, or use offset and limit to read a portion.`,
@@ -231,7 +233,13 @@ export class Files {
         return fail(`read file: ${pathError("read", p, err).message}`);
       }
       this.opts.metrics.readBytes.inc(data.length);
-      return { response: numberLines(data, size, offset, limit, limits), sha256: sha256(data) };
+      let digest = this.hashes.get(stat);
+      if (digest === undefined) {
+        const hashedAt = Date.now();
+        digest = sha256(data);
+        this.hashes.set(stat, digest, hashedAt);
+      }
+      return { response: numberLines(data, size, offset, limit, limits), sha256: digest };
     } finally {
       await fh.close().catch(() => undefined);
     }
@@ -368,13 +376,21 @@ export class Files {
       return undefined;
     }
     try {
-      const stat = await fh.stat();
-      const digest = await hashFile(fh, stat.size);
-      this.opts.metrics.readBytes.inc(stat.size);
-      return digest;
+      return await this.hashOf(fh, await fh.stat());
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  /** The sha256 of an open file, remembered while the file is unchanged. */
+  private async hashOf(fh: FileHandle, stat: Stats): Promise<string> {
+    const cached = this.hashes.get(stat);
+    if (cached !== undefined) return cached;
+    const hashedAt = Date.now();
+    const digest = await hashFile(fh, stat.size);
+    this.opts.metrics.readBytes.inc(stat.size);
+    this.hashes.set(stat, digest, hashedAt);
+    return digest;
   }
 
   private async checkPrecondition(p: string, resolved: string, expected: string): Promise<void> {

@@ -19,7 +19,7 @@ export interface Reply {
 export class FilesClient {
   constructor(readonly base: string) {}
 
-  async call(method: string, route: string, init: { query?: Record<string, string>; body?: BodyInit; headers?: Record<string, string> } = {}): Promise<Reply> {
+  async call(method: string, route: string, init: { query?: Record<string, string>; body?: RequestInit["body"]; headers?: Record<string, string> } = {}): Promise<Reply> {
     const url = new URL(`${this.base}/api/v0/${route}`);
     for (const [k, v] of Object.entries(init.query ?? {})) url.searchParams.append(k, v);
     const res = await fetch(url, {
@@ -46,7 +46,7 @@ export class FilesClient {
     return this.call("GET", "read-file-lines", { query });
   }
 
-  write(p: string, body: BodyInit, headers: Record<string, string> = {}): Promise<Reply> {
+  write(p: string, body: RequestInit["body"], headers: Record<string, string> = {}): Promise<Reply> {
     return this.call("POST", "write-file", { query: { path: p }, body, headers });
   }
 
