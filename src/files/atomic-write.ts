@@ -7,7 +7,7 @@ import { errnoOf, FileError, pathError } from "./errors.js";
 /** Permissions a new file is created with, before the umask (Coder's atomicWrite: 0666). */
 const NEW_FILE_MODE = 0o666;
 /** Bytes gathered from the request before one write to the temp file. */
-const WRITE_BATCH_BYTES = 256 * 1024;
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /** Where the bytes come from: a buffer (edits, Connect) or a stream (an HTTP body). */
 export type WriteSource = Buffer | AsyncIterable<Uint8Array>;

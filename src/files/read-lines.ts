@@ -19,6 +19,8 @@ export const DEFAULT_LINE_LIMITS: LineLimits = {
 /** Marks a line cut at max_line_bytes. */
 const TRUNCATED_SUFFIX = Buffer.from("... [truncated]");
 const NEWLINE = 0x0a;
+/** A joiner, the longest line number (int64) and a tab. */
+const MAX_LINE_OVERHEAD = 1 + 20 + 1;
 
 /**
  * Coder's ReadFileLinesResponse, keys in Go's order; every key but
@@ -65,24 +67,29 @@ export function numberLines(data: Buffer, fileSize: number, offset: number, limi
   if (first > totalLines) return linesError(`offset ${first} is beyond the file length of ${totalLines} lines`);
   const count = limit <= 0 ? limits.maxResponseLines : limit;
   const end = Math.min(first - 1 + count, totalLines);
-  const parts: Buffer[] = [];
+  const lineEnd = (i: number) => (i + 1 < totalLines ? starts[i + 1]! - 1 : data.length);
+  // Every formatted byte goes into one buffer: the window's bytes plus, per
+  // line, a joiner, a line number, a tab and the truncation mark.
+  const bound = lineEnd(end - 1) - starts[first - 1]! + (end - first + 1) * (MAX_LINE_OVERHEAD + TRUNCATED_SUFFIX.length);
+  const out = Buffer.allocUnsafe(Math.min(bound, limits.maxResponseBytes));
   let lines = 0;
   let bytes = 0;
   for (let i = first - 1; i < end; i++) {
-    const lineEnd = i + 1 < totalLines ? starts[i + 1]! - 1 : data.length;
-    let line = data.subarray(starts[i]!, lineEnd);
-    const cut = line.length > limits.maxLineBytes;
-    if (cut) line = line.subarray(0, limits.maxLineBytes);
-    const prefix = Buffer.from(`${lines > 0 ? "\n" : ""}${i + 1}\t`);
-    const newTotal = bytes + prefix.length + line.length + (cut ? TRUNCATED_SUFFIX.length : 0);
+    const start = starts[i]!;
+    const stop = lineEnd(i);
+    const cut = stop - start > limits.maxLineBytes;
+    const kept = cut ? limits.maxLineBytes : stop - start;
+    const prefix = `${lines > 0 ? "\n" : ""}${i + 1}\t`;
+    const newTotal = bytes + prefix.length + kept + (cut ? TRUNCATED_SUFFIX.length : 0);
     if (newTotal > limits.maxResponseBytes) {
       return linesError(`output would exceed ${limits.maxResponseBytes} bytes. Read less at a time using offset and limit parameters.`);
     }
     if (lines >= limits.maxResponseLines) {
       return linesError(`output would exceed ${limits.maxResponseLines} lines. Read less at a time using offset and limit parameters.`);
     }
-    parts.push(prefix, line);
-    if (cut) parts.push(TRUNCATED_SUFFIX);
+    let at = bytes + out.write(prefix, bytes, "latin1");
+    at += data.copy(out, at, start, start + kept);
+    if (cut) TRUNCATED_SUFFIX.copy(out, at);
     lines++;
     bytes = newTotal;
   }
@@ -91,7 +98,7 @@ export function numberLines(data: Buffer, fileSize: number, offset: number, limi
     file_size: fileSize,
     total_lines: totalLines,
     lines_read: lines,
-    content: decodeUtf8LikeGo(Buffer.concat(parts)),
+    content: decodeUtf8LikeGo(out.subarray(0, bytes)),
     error: "",
   });
 }
