@@ -60,20 +60,24 @@ async function benchEdit(agentd: RunningAgentd, dir: string): Promise<void> {
   const viaFs = path.join(dir, "edit-fs.js");
   fs.writeFileSync(viaApi, content);
   fs.writeFileSync(viaFs, content);
-  let flip = false;
-  const next = () => ((flip = !flip) ? ["MARKER_A", "MARKER_B"] : ["MARKER_B", "MARKER_A"]);
-  let flipFs = false;
+  /** Swaps the marker of `file` back and forth, so every sample edits. */
+  const swapper = () => {
+    let n = 0;
+    return () => (n++ % 2 === 0 ? ["MARKER_A", "MARKER_B"] : ["MARKER_B", "MARKER_A"]);
+  };
+  const nextApi = swapper();
+  const nextFs = swapper();
   const [api, base] = await alternate(
     EDIT_SAMPLES,
     () => {
-      const [from, to] = next();
+      const [from, to] = nextApi();
       return post(`${agentd.url}/api/v0/edit-files`, JSON.stringify({ files: [{ path: viaApi, edits: [{ old_text: from, new_text: to }] }] }));
     },
     async () => {
-      const [from, to] = (flipFs = !flipFs) ? ["MARKER_A", "MARKER_B"] : ["MARKER_B", "MARKER_A"];
+      const [from, to] = nextFs();
       const text = await fs.promises.readFile(viaFs, "utf8");
       const tmp = `${viaFs}.tmp`;
-      await fs.promises.writeFile(tmp, text.replace(from, to));
+      await fs.promises.writeFile(tmp, text.replace(from!, to!));
       await fs.promises.rename(tmp, viaFs);
     },
   );
