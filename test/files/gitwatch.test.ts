@@ -36,7 +36,7 @@ describe("files API and git watch", () => {
       assert.match(repoIn(second, edited)!.unified_diff!, /\+func main\(\) \{ run\(\) \}/);
 
       const paths = await (await fetch(`${agentd().url}/api/v0/git/paths`, { headers: { "Coder-Chat-Id": chat } })).json();
-      assert.deepEqual(paths, { paths: [path.join(edited, "main.go"), path.join(written, "notes.txt")] });
+      assert.deepEqual(paths, { paths: [path.join(edited, "main.go"), path.join(written, "notes.txt")].sort() });
     } finally {
       client.close();
     }
