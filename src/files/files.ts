@@ -172,17 +172,10 @@ export class Files {
         await fh.close();
         return { length, contentType: contentTypeOf(p), sha256: digest, stream: Readable.from([]) };
       }
-      const source = fh.createReadStream({ start: offset, end: offset + length - 1, highWaterMark: READ_CHUNK_BYTES });
-      const metrics = this.opts.metrics;
-      async function* counted(): AsyncGenerator<Buffer> {
-        for await (const chunk of source as AsyncIterable<Buffer>) {
-          metrics.readBytes.inc(chunk.length);
-          yield chunk;
-        }
-      }
-      const stream = Readable.from(counted(), { objectMode: false });
-      // Closes the file even when the stream is destroyed before it was read.
-      stream.once("close", () => source.destroy());
+      const stream = fh.createReadStream({ start: offset, end: offset + length - 1, highWaterMark: READ_CHUNK_BYTES });
+      // Counted as the consumer (pipe or async iterator) takes chunks; paused until it does.
+      stream.on("data", (chunk: Buffer | string) => this.opts.metrics.readBytes.inc(chunk.length));
+      stream.pause();
       return { length, contentType: contentTypeOf(p), sha256: digest, stream };
     } catch (err) {
       await fh.close().catch(() => undefined);
