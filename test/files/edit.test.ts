@@ -261,6 +261,14 @@ describe("POST /api/v0/edit-files", () => {
     });
   });
 
+  it("concurrent edits of one file each apply: no edit is lost to another's read-modify-write", async () => {
+    const tokens = Array.from({ length: 20 }, (_, i) => `token-${i};`);
+    const p = put(scratch(), "shared.txt", tokens.join("\n"));
+    const results = await Promise.all(tokens.map((t) => api().edit({ files: [edit(p, t, t.toUpperCase())] })));
+    assert.deepEqual(results.map((r) => r.status), tokens.map(() => 200));
+    assert.equal(read(p), tokens.map((t) => t.toUpperCase()).join("\n"));
+  });
+
   it("counts edits by matching pass and bytes written in agentd_files_* metrics", async () => {
     const p = put(scratch(), "m.txt", "metric");
     await api().edit({ files: [edit(p, "metric", "counted")] });
