@@ -8,6 +8,11 @@ import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
 import type { Config } from "./config.js";
 import { prepareDataDir } from "./datadir.js";
+import { FilesService } from "../gen/agentd/files/v1/files_pb.js";
+import { Files } from "./files/files.js";
+import { FilesMetrics } from "./files/metrics.js";
+import { registerFilesRoutes } from "./files/routes.js";
+import { filesService } from "./files/service.js";
 import { GitWatch } from "./gitwatch/gitwatch.js";
 import { RequestGuard } from "./http/guard.js";
 import { HttpServer } from "./http/server.js";
@@ -98,6 +103,16 @@ export class Agent {
       workdir: config.workdir ?? os.homedir(),
     });
     this.gitwatch.register(this.http);
+    const filesLog = log.child({ component: "files" });
+    const filesMetrics = new FilesMetrics(this.registry);
+    const files = new Files({
+      log: filesLog,
+      metrics: filesMetrics,
+      maxWriteBytes: config.maxWriteBytes,
+      onPathsChanged: (chatIds, paths) => this.gitwatch.pathStore.addPaths(chatIds, paths),
+    });
+    registerFilesRoutes(this.http, files, filesMetrics, filesLog);
+    this.http.connect((router) => router.service(FilesService, filesService(files, filesMetrics)));
     this.parts.push(this.gitwatch);
     // Pushed after git watch so processes are killed (and their exits
     // reported to git watch) before git watch stops.

@@ -29,6 +29,7 @@ export interface Config {
   allowedOrigins: string[];
   /** The HTTP API's bearer token, read from `--http-token-file`. */
   httpToken: string | undefined;
+  maxWriteBytes: number;
 }
 
 export interface HostPort {
@@ -47,6 +48,9 @@ export const DEFAULT_GIT_WATCH_POLL_SECONDS = 5;
 
 /** Default for `--max-fs-watched-repos`: repositories watched for file-system events at once. */
 export const DEFAULT_MAX_FS_WATCHED_REPOS = 32;
+
+/** Default for `--max-write-bytes`: largest write-file body (64 MiB). */
+export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024 * 1024;
 
 /** Default for `--max-processes`: running processes allowed at once. */
 export const DEFAULT_MAX_PROCESSES = 64;
@@ -137,6 +141,7 @@ export interface ServeOptions {
   allowedHost: string[];
   allowedOrigin: string[];
   httpTokenFile?: string;
+  maxWriteBytes: string;
 }
 
 /** Collects a repeatable flag; each value (and the env var) may also list several, comma-separated. */
@@ -190,6 +195,9 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option(`${HTTP_TOKEN_FILE_FLAG} <path>`, "file holding a bearer token every API request must send (required off loopback)").env(
       HTTP_TOKEN_FILE_ENV,
     ),
+    new Option("--max-write-bytes <n>", "largest body write-file accepts; past it the answer is 413 and nothing changes")
+      .env("AGENTD_MAX_WRITE_BYTES")
+      .default(String(DEFAULT_MAX_WRITE_BYTES)),
   ];
 }
 
@@ -262,5 +270,6 @@ export function resolveConfig(opts: ServeOptions): Config {
     allowedHosts: (opts.allowedHost ?? []).map(parseAllowedHost),
     allowedOrigins: (opts.allowedOrigin ?? []).map(parseAllowedOrigin),
     httpToken,
+    maxWriteBytes: parsePositiveInt(opts.maxWriteBytes, "--max-write-bytes"),
   };
 }

@@ -18,7 +18,7 @@ export class GoJsonError extends Error {
 }
 
 /** A parsed JSON value that keeps number literals and key order as written. */
-type JsonValue =
+export type JsonValue =
   | { t: "string"; v: string }
   | { t: "number"; raw: string }
   | { t: "bool"; v: boolean }
@@ -204,6 +204,11 @@ class Parser {
   }
 }
 
+/** Parses the first JSON value of `body` as Go's json.Decoder reads it; throws GoJsonError with Go's text. */
+export function parseGoJson(body: Buffer | string): JsonValue {
+  return new Parser(typeof body === "string" ? body : body.toString("utf8")).parseFirst();
+}
+
 /** The Go types a request field can have. */
 export type GoFieldType = "string" | "bool" | "uint64" | "map[string]string";
 
@@ -216,7 +221,8 @@ export interface GoStruct {
 
 type Decoded = Record<string, string | boolean | number | Record<string, string> | undefined>;
 
-function kindOf(v: JsonValue): string {
+/** The JSON kind Go names in unmarshal errors (`string`, `number`, `object`, …). */
+export function kindOf(v: JsonValue): string {
   return v.t === "bool" ? "bool" : v.t;
 }
 
@@ -225,7 +231,7 @@ function kindOf(v: JsonValue): string {
  * leave a field undefined (the caller applies zero values).
  */
 export function decodeGoJson(body: Buffer | string, shape: GoStruct): Decoded {
-  const root = new Parser(typeof body === "string" ? body : body.toString("utf8")).parseFirst();
+  const root = parseGoJson(body);
   const out: Decoded = {};
   if (root.t === "null") return out;
   if (root.t !== "object") {

@@ -89,6 +89,7 @@ describe("agentd serve start-up errors", () => {
       ["--boundary-spool-bytes", "AGENTD_BOUNDARY_SPOOL_BYTES"],
       ["--git-watch-poll-interval", "AGENTD_GIT_WATCH_POLL_INTERVAL"],
       ["--max-fs-watched-repos", "AGENTD_MAX_FS_WATCHED_REPOS"],
+      ["--max-write-bytes", "AGENTD_MAX_WRITE_BYTES"],
     ] as const) {
       assert.ok(stdout.includes(flag), `help lists ${flag}`);
       assert.ok(stdout.replace(/\s+/g, " ").includes(env), `help names ${env}`);
