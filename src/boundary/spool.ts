@@ -173,13 +173,29 @@ export class Spool {
 
   /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
   prepend(request: ReportBoundaryLogsRequest, lane = UNKNOWN_LANE): boolean {
-    const bytes = wireBytes(ReportBoundaryLogsRequestSchema, request);
-    if (this.size + bytes.length > this.maxBytes) return false;
+    return this.prependAll([request], lane).length === 0;
+  }
+
+  /**
+   * Puts batches back at the head, in their order, in one transaction (they
+   * were taken out and not delivered). Keeps the oldest that fit the bound
+   * and returns the rest.
+   */
+  prependAll(requests: readonly ReportBoundaryLogsRequest[], lane = UNKNOWN_LANE): ReportBoundaryLogsRequest[] {
+    const encoded = requests.map((r) => wireBytes(ReportBoundaryLogsRequestSchema, r));
+    let fits = 0;
+    let bytes = this.size;
+    while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
+    if (fits === 0) return requests.slice();
     const head = this.selectHead.get(1) as Row | undefined;
-    this.insertAt.run((head?.id ?? 1) - 1, this.now(), bytes, lane);
-    this.count += 1;
-    this.size += bytes.length;
-    return true;
+    const first = (head?.id ?? 1) - fits;
+    const at = this.now();
+    this.db.transaction(() => {
+      for (let i = 0; i < fits; i++) this.insertAt.run(first + i, at, encoded[i], lane);
+    })();
+    this.count += fits;
+    this.size = bytes;
+    return requests.slice(fits);
   }
 
   /**
@@ -214,6 +230,14 @@ export class Spool {
     if (row.changes === 0) return;
     this.count -= 1;
     this.size = this.count === 0 ? 0 : this.size - batch.bytes;
+  }
+
+  /** Removes delivered batches in one transaction. */
+  removeAll(batches: readonly SpooledBatch[]): void {
+    if (batches.length === 0) return;
+    this.db.transaction(() => {
+      for (const batch of batches) this.remove(batch);
+    })();
   }
 
   /** Counts and the oldest batch's age, for the spool gauges. */
