@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "../sqlite.js";
 import { wireBytes } from "./known-encoding.js";
 import {
   ReportBoundaryLogsRequestSchema,
@@ -73,7 +74,7 @@ export class EmbeddedStore extends EventEmitter<Events> {
 
   constructor(file: string, opts: { readonly?: boolean } = {}) {
     super();
-    this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    this.db = openDatabase(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     if (!opts.readonly) {
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = NORMAL");
