@@ -354,11 +354,18 @@ export class Forwarder {
     this.active++;
     try {
       const request = coalesce(batches);
-      const { outcome } = await this.send(request, batches.length);
+      const { outcome, error } = await this.send(request, batches.length);
       if (outcome === "dropped") for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
       if (outcome !== "retry") return;
-      if (this.spool) this.returnToSpool(this.spool, batches, lane.id);
-      else for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+      if (!this.spool) {
+        for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+        return;
+      }
+      this.spool.lastPrepended = undefined;
+      this.returnToSpool(this.spool, batches, lane.id);
+      const head = this.spool.lastPrepended;
+      // This was the batch's first failure: the resends from the spool continue the count.
+      if (error !== undefined && head !== undefined) this.strikes.set(lane.id, { key: `${head}:0`, error, count: 1 });
     } finally {
       lane.busy = false;
       this.active--;

@@ -190,6 +190,9 @@ export class Spool {
     return requests.slice(fits);
   }
 
+  /** Spool id of the batch most recently put back by prepend or prependAll. */
+  lastPrepended: number | undefined;
+
   /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
   prepend(request: ReportBoundaryLogsRequest, lane = UNKNOWN_LANE): boolean {
     return this.prependAll([request], lane).length === 0;
@@ -215,6 +218,7 @@ export class Spool {
     })();
     this.count += fits;
     this.size = bytes;
+    this.lastPrepended = first;
     return requests.slice(fits);
   }
 
