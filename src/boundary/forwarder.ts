@@ -1,19 +1,43 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
+import {
+  ReportBoundaryLogsRequestSchema,
+  type ReportBoundaryLogsRequest,
+} from "../../gen/coder/agent/v2/agent_pb.js";
 import type { AgentClient } from "../coderd/upstream.js";
+import { connectionLost } from "../drpc/transport.js";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
+import { callLength, coalesce, queued, type QueuedBatch } from "./coalesce.js";
 import type { BoundaryMetrics } from "./metrics.js";
 import { UNKNOWN_LANE, type Spool, type SpooledBatch } from "./spool.js";
 
-/** Requests held in memory between the socket readers and the forwarder (proxy.go logBufferSize). */
+/**
+ * Requests held in memory for lanes that cannot be paused (no flow control,
+ * or UNKNOWN_LANE) before the rest overflow into the spool (proxy.go
+ * logBufferSize).
+ */
 export const LOG_BUFFER_SIZE = 100;
+/**
+ * Bytes queued on one connection before its socket is no longer read
+ * (backpressure): four full calls, so the next calls are full while one is
+ * in flight (agentd's own bound).
+ */
+export const LANE_PAUSE_BYTES = 4 * (32 << 10);
+/** A paused connection is read again once its queue is below this (half the pause mark, agentd's own). */
+export const LANE_RESUME_BYTES = LANE_PAUSE_BYTES / 2;
 /** A forward that takes longer than this counts as failed and is retried from the spool (agentd's own bound). */
 export const FORWARD_TIMEOUT_MS = 10_000;
 /** First wait before re-sending a spooled batch after a failure; doubles per failure (agentd's own bound). */
 export const RETRY_INITIAL_MS = 100;
 /** Longest wait between two attempts while the upstream stays away (agentd's own bound). */
 export const RETRY_MAX_MS = 5_000;
+/**
+ * Failures in a row, the same way, of one spooled batch sent over a live
+ * link before it is sent in halves (issue: a coderd closing the link on a
+ * message it will not read must not make the link flap forever).
+ */
+export const SPLIT_AFTER_FAILURES = 3;
 /** Spooled batches looked at from the head per drain round (agentd's own bound). */
 const SPOOL_WINDOW_ROWS = 1024;
 /** Batches of one lane sent per drain round, so one busy connection does not fill the round. */
@@ -41,8 +65,16 @@ export interface ForwarderTiming {
   forwardTimeoutMs?: number;
 }
 
+/** Stops and restarts reading a connection, for backpressure. */
+export interface FlowControl {
+  pause(connection: number): void;
+  resume(connection: number): void;
+}
+
 /** What a Forwarder is built from. */
 export interface ForwarderOptions extends ForwarderTiming {
+  /** Pauses connections whose queue is full; without it a full queue overflows into the spool. */
+  flow?: FlowControl;
   client: BoundaryLogsClient;
   metrics: BoundaryMetrics;
   /** Undefined when the spool could not be opened: then the proxy drops as Coder's agent does. */
@@ -52,37 +84,77 @@ export interface ForwarderOptions extends ForwarderTiming {
 
 type Outcome = "sent" | "dropped" | "retry";
 
+/** How a call ended; `error` says how a retry failed when the call reached coderd. */
+interface Sent {
+  outcome: Outcome;
+  error?: string | undefined;
+}
+
 /** One connection's batches waiting in memory, in arrival order. */
 interface Lane {
   readonly id: number;
-  readonly queue: ReportBoundaryLogsRequest[];
+  readonly queue: QueuedBatch[];
+  /** Wire bytes of the batches in `queue`. */
+  bytes: number;
+  /** Its connection is not being read (backpressure). */
+  paused: boolean;
   /** A call of this lane is in flight. */
   busy: boolean;
   /** Waiting in `ready` for a free call slot. */
   ready: boolean;
 }
 
+/** Why one spooled batch keeps failing: the state of its forward attempts. */
+interface Strikes {
+  /** The batch (spool id) and how many of its logs went already: what failed. */
+  key: string;
+  /** How it failed. */
+  error: string;
+  /** Failures in a row of `key` with `error`. */
+  count: number;
+}
+
+/** A lane of the spool whose head batch is being sent in pieces. */
+interface Split {
+  /** Spool id of the batch being split. */
+  id: number;
+  /** Its logs already delivered or dropped. */
+  offset: number;
+  /** Logs per piece. */
+  maxLogs: number;
+}
+
 /**
- * Sends every received request, unchanged, to the upstream with
- * ReportBoundaryLogs, in arrival order per connection.
+ * Sends every received request to the upstream with ReportBoundaryLogs, in
+ * arrival order per connection, a connection's queued batches of one
+ * session coalesced into one call (see coalesce.ts).
  *
- * Each connection is a lane: its batches go out one at a time, in order, and
+ * Each connection is a lane: its calls go out one at a time, in order, and
  * up to MAX_LANES_IN_FLIGHT lanes have a call in flight at once. There is no
  * order between connections, as there is none between boundary processes.
+ * A lane holding LANE_PAUSE_BYTES is paused (its socket is not read, so
+ * boundary sees backpressure and counts its own drops) until it is below
+ * LANE_RESUME_BYTES; a lane that cannot be paused overflows into the spool
+ * past LOG_BUFFER_SIZE queued batches.
  *
  * Batches live in one of two places, never both at once, which keeps each
- * connection's order: the in-memory lanes (up to LOG_BUFFER_SIZE batches in
- * all) while the upstream keeps up, the durable spool otherwise. When the
- * lanes overflow or a forward fails, every lane's queue moves into the spool
- * (a failed batch goes back in front of the spool's head, so before its
- * lane's later batches), and later arrivals follow it there until the spool
- * has been delivered. The spool is drained one batch at a time, in spool
- * order, only once no lane call is in flight, so a batch still in flight
- * that fails goes in front of its lane's spooled successors. On a restart
- * the connections are gone: the spool replays in spool order, which keeps
- * each former connection's order. Spooled batches are re-sent with
- * exponential backoff; a batch is removed only after the upstream
- * acknowledged it, so delivery is at-least-once.
+ * connection's order: the in-memory lanes while the upstream takes them,
+ * the durable spool otherwise. When a forward fails, every lane's queue
+ * moves into the spool (the failed batches go back in front of the spool's
+ * head, so before their lane's later batches), and later arrivals follow it
+ * there until the spool has been delivered. The spool is drained only once
+ * no lane call is in flight, so a batch still in flight that fails goes in
+ * front of its lane's spooled successors. On a restart the connections are
+ * gone: the spool replays in spool order, which keeps each former
+ * connection's order. Spooled batches are re-sent with exponential backoff;
+ * a batch is removed only after the upstream acknowledged it, so delivery
+ * is at-least-once.
+ *
+ * A spooled batch whose forward fails the same way SPLIT_AFTER_FAILURES
+ * times in a row (while the link is up: a coderd that closes the link on a
+ * message it will not read) is sent in halves, then halves of those, and a
+ * single log that still fails so is dropped as `undeliverable`, so one bad
+ * batch never keeps the link flapping.
  */
 export class Forwarder {
   private readonly lanes = new Map<number, Lane>();
@@ -94,6 +166,7 @@ export class Forwarder {
   private readonly client: BoundaryLogsClient;
   private readonly metrics: BoundaryMetrics;
   private readonly spool: Spool | undefined;
+  private readonly flow: FlowControl | undefined;
   private readonly log: Logger;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
@@ -105,11 +178,16 @@ export class Forwarder {
   private failing = false;
   /** Lane calls in flight. */
   private active = 0;
+  /** Per spool lane: how its head batch has been failing. */
+  private readonly strikes = new Map<number, Strikes>();
+  /** Per spool lane: the head batch being sent in pieces. */
+  private readonly splits = new Map<number, Split>();
 
   constructor(opts: ForwarderOptions) {
     this.client = opts.client;
     this.metrics = opts.metrics;
     this.spool = opts.spool;
+    this.flow = opts.flow;
     this.log = opts.log;
     this.retryInitialMs = opts.retryInitialMs ?? RETRY_INITIAL_MS;
     this.retryMaxMs = opts.retryMaxMs ?? RETRY_MAX_MS;
@@ -142,18 +220,24 @@ export class Forwarder {
       this.notify();
       return;
     }
+    const pausable = this.flow !== undefined && connection !== UNKNOWN_LANE;
     for (let i = 0; i < requests.length; i++) {
       const request = requests[i]!;
-      if (this.queuedBatches < LOG_BUFFER_SIZE) {
-        this.push(connection, request);
+      if (pausable || this.queuedBatches < LOG_BUFFER_SIZE) {
+        this.push(connection, queued(request));
       } else if (this.spool) {
-        const queued = this.takeQueued();
+        const taken = this.takeQueued();
         const rest = requests.slice(i);
-        this.toSpoolLaned([...queued.requests, ...rest], [...queued.lanes, ...rest.map(() => connection)]);
+        this.toSpoolLaned([...taken.requests, ...rest], [...taken.lanes, ...rest.map(() => connection)]);
         break;
       } else {
         this.metrics.dropBatch("buffer_full", request.logs.length);
       }
+    }
+    const lane = this.lanes.get(connection);
+    if (pausable && lane && !lane.paused && lane.bytes >= LANE_PAUSE_BYTES) {
+      lane.paused = true;
+      this.flow!.pause(connection);
     }
     this.pump();
     this.notify();
@@ -210,13 +294,14 @@ export class Forwarder {
     }
   }
 
-  private push(connection: number, request: ReportBoundaryLogsRequest): void {
+  private push(connection: number, batch: QueuedBatch): void {
     let lane = this.lanes.get(connection);
     if (!lane) {
-      lane = { id: connection, queue: [], busy: false, ready: false };
+      lane = { id: connection, queue: [], bytes: 0, paused: false, busy: false, ready: false };
       this.lanes.set(connection, lane);
     }
-    lane.queue.push(request);
+    lane.queue.push(batch);
+    lane.bytes += batch.bytes.length;
     this.queuedBatches++;
     if (!lane.busy && !lane.ready) {
       lane.ready = true;
@@ -224,16 +309,18 @@ export class Forwarder {
     }
   }
 
-  /** Every queued batch with its lane, lane by lane (each lane in order); the lanes are left empty. */
+  /** Every queued batch with its lane, lane by lane (each lane in order); the lanes are left empty and read again. */
   private takeQueued(): { requests: ReportBoundaryLogsRequest[]; lanes: number[] } {
     const requests: ReportBoundaryLogsRequest[] = [];
     const lanes: number[] = [];
     for (const lane of this.lanes.values()) {
-      for (const request of lane.queue.splice(0)) {
-        requests.push(request);
+      for (const batch of lane.queue.splice(0)) {
+        requests.push(batch.request);
         lanes.push(lane.id);
       }
+      lane.bytes = 0;
       lane.ready = false;
+      this.resume(lane);
       if (!lane.busy) this.lanes.delete(lane.id);
     }
     this.ready = [];
@@ -241,7 +328,13 @@ export class Forwarder {
     return { requests, lanes };
   }
 
-  /** Starts the head batch of ready lanes while call slots are free and the spool is empty. */
+  private resume(lane: Lane): void {
+    if (!lane.paused || lane.bytes >= LANE_RESUME_BYTES) return;
+    lane.paused = false;
+    this.flow?.resume(lane.id);
+  }
+
+  /** Starts the head call of ready lanes while call slots are free and the spool is empty. */
   private pump(): void {
     while (this.active < MAX_LANES_IN_FLIGHT && this.ready.length > 0) {
       if (this.abort.signal.aborted || (this.spool && this.spool.batches > 0)) return;
@@ -251,17 +344,28 @@ export class Forwarder {
     }
   }
 
-  /** Sends one batch of a lane; the lane then waits for a slot again behind the other ready lanes. */
+  /** Sends a lane's head batches as one call; the lane then waits for a slot again behind the other ready lanes. */
   private async sendLaneHead(lane: Lane): Promise<void> {
-    const request = lane.queue.shift()!;
-    this.queuedBatches--;
+    const batches = lane.queue.splice(0, callLength(lane.queue));
+    this.queuedBatches -= batches.length;
+    for (const batch of batches) lane.bytes -= batch.bytes.length;
+    this.resume(lane);
     lane.busy = true;
     this.active++;
     try {
-      if ((await this.send(request)) === "retry") {
-        if (this.spool) this.returnToSpool(this.spool, request, lane.id);
-        else this.metrics.dropBatch("forward_failed", request.logs.length);
+      const request = coalesce(batches);
+      const { outcome, error } = await this.send(request, batches.length);
+      if (outcome === "dropped") for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+      if (outcome !== "retry") return;
+      if (!this.spool) {
+        for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+        return;
       }
+      this.spool.lastPrepended = undefined;
+      this.returnToSpool(this.spool, batches, lane.id);
+      const head = this.spool.lastPrepended;
+      // This was the batch's first failure: the resends from the spool continue the count.
+      if (error !== undefined && head !== undefined) this.strikes.set(lane.id, { key: `${head}:0`, error, count: 1 });
     } finally {
       lane.busy = false;
       this.active--;
@@ -269,6 +373,7 @@ export class Forwarder {
         lane.ready = true;
         this.ready.push(lane);
       } else {
+        this.resume(lane);
         this.lanes.delete(lane.id);
       }
       this.pump();
@@ -279,10 +384,9 @@ export class Forwarder {
   /**
    * Sends a round of spooled batches (Spool.peekLanes) and removes each one
    * the upstream acknowledged; true if at least one went out. Each lane's
-   * batches go out one at a time, in order, stopping at its first failure,
-   * and up to MAX_LANES_IN_FLIGHT lanes send at once. UNKNOWN_LANE batches
-   * are never in a round with others, and form one lane: they go out one at
-   * a time in spool order.
+   * batches go out in order, coalesced, stopping at its first failure, and
+   * up to MAX_LANES_IN_FLIGHT lanes send at once. UNKNOWN_LANE batches
+   * are never in a round with others, and form one lane.
    */
   private async drainSpool(spool: Spool): Promise<boolean> {
     const window = spool.peekLanes(SPOOL_WINDOW_ROWS, SPOOL_PER_LANE);
@@ -292,15 +396,15 @@ export class Forwarder {
       if (batches) batches.push(batch);
       else perLane.set(batch.lane, [batch]);
     }
-    const lanes = [...perLane.values()];
+    const lanes = [...perLane.entries()];
     let progressed = false;
     const worker = async () => {
-      for (let batches = lanes.shift(); batches; batches = lanes.shift()) {
-        for (const batch of batches) {
+      for (let next = lanes.shift(); next; next = lanes.shift()) {
+        const [lane, batches] = next;
+        while (batches.length > 0) {
           if (this.abort.signal.aborted || this.draining) return;
-          const outcome = await this.send(batch.request);
-          if (outcome === "retry") break;
-          spool.remove(batch);
+          const moved = await this.drainHead(spool, lane, batches);
+          if (moved === 0) break;
           progressed = true;
         }
       }
@@ -309,7 +413,79 @@ export class Forwarder {
     return progressed;
   }
 
-  private async send(request: ReportBoundaryLogsRequest): Promise<Outcome> {
+  /**
+   * Sends the head of a lane's spooled `batches` (coalesced, or a piece of
+   * a batch being split) and takes what went (or was dropped) off the front
+   * of `batches` and out of the spool; returns how many batches that moved,
+   * or -1 for a piece, 0 when the call failed.
+   */
+  private async drainHead(spool: Spool, lane: number, batches: SpooledBatch[]): Promise<number> {
+    const head = batches[0]!;
+    const split = this.splits.get(lane);
+    if (split && split.id !== head.id) this.splits.delete(lane);
+    const piece = split?.id === head.id ? split : undefined;
+    const logs = head.request.logs;
+    const taken = piece ? 1 : callLength(batches.map((b) => queued(b.request)));
+    const request = piece
+      ? create(ReportBoundaryLogsRequestSchema, {
+          ...head.request,
+          logs: logs.slice(piece.offset, piece.offset + piece.maxLogs),
+        })
+      : coalesce(batches.slice(0, taken).map((b) => queued(b.request)));
+    const { outcome, error } = await this.send(request, piece ? 0 : taken);
+    if (outcome === "retry") {
+      this.strike(lane, head, piece, request.logs.length, error);
+      const now = this.splits.get(lane);
+      if (now?.id !== head.id || now.offset < logs.length) return 0;
+      // Its last log was dropped: the batch is done with.
+      this.splits.delete(lane);
+      spool.removeAll(batches.splice(0, 1));
+      return 1;
+    } else if (outcome === "dropped") {
+      for (const batch of batches.slice(0, piece ? 1 : taken)) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+      if (piece) piece.offset = logs.length;
+    } else {
+      this.strikes.delete(lane);
+      if (piece) piece.offset += request.logs.length;
+    }
+    if (piece && piece.offset < logs.length) return -1;
+    if (piece) {
+      this.splits.delete(lane);
+      if (outcome === "sent") this.metrics.batchesForwarded.inc();
+    }
+    const done = batches.splice(0, piece ? 1 : taken);
+    spool.removeAll(done);
+    return done.length;
+  }
+
+  /**
+   * Counts a failed forward of the lane's head batch. The third failure in
+   * a row of the same batch (and piece) the same way splits it: the next
+   * call carries half as many logs; a single log is dropped instead.
+   */
+  private strike(lane: number, head: SpooledBatch, piece: Split | undefined, sentLogs: number, error: string | undefined): void {
+    if (error === undefined) return;
+    const key = `${head.id}:${piece?.offset ?? 0}`;
+    const last = this.strikes.get(lane);
+    const count = last && last.key === key && last.error === error ? last.count + 1 : 1;
+    this.strikes.set(lane, { key, error, count });
+    if (count < SPLIT_AFTER_FAILURES) return;
+    this.strikes.delete(lane);
+    const logs = head.request.logs.length;
+    const offset = piece?.offset ?? 0;
+    if (sentLogs > 1) {
+      const maxLogs = Math.min(Math.ceil(sentLogs / 2), logs - offset);
+      this.splits.set(lane, { id: head.id, offset, maxLogs: Math.max(1, maxLogs) });
+      this.log.warn({ error, logs: sentLogs, next: maxLogs }, "boundary log batch keeps failing; sending it in smaller pieces");
+      return;
+    }
+    this.metrics.logsDropped.inc({ reason: "undeliverable" });
+    this.log.warn({ error, sessionId: head.request.sessionId, failures: count }, "boundary log could not be forwarded; dropped");
+    this.splits.set(lane, { id: head.id, offset: offset + 1, maxLogs: 1 });
+  }
+
+  /** One call; `batches` is how many received batches it carries, for the forwarded count. */
+  private async send(request: ReportBoundaryLogsRequest, batches: number): Promise<Sent> {
     // One controller and timer per call: cheaper than combining signals, and
     // shutdown aborts the calls in flight through `calls`.
     const call = new AbortController();
@@ -323,39 +499,39 @@ export class Forwarder {
       clearTimeout(timer);
       this.calls.delete(call);
     }
-    this.metrics.batchesForwarded.inc();
+    if (batches > 0) this.metrics.batchesForwarded.inc(batches);
     if (this.failing) {
       this.failing = false;
       this.log.info("forwarding boundary logs again");
     }
-    return "sent";
+    return { outcome: "sent" };
   }
 
-  private failed(request: ReportBoundaryLogsRequest, err: unknown): Outcome {
+  private failed(request: ReportBoundaryLogsRequest, err: unknown): Sent {
     const error = ConnectError.from(err);
     if (PERMANENT_CODES.has(error.code) && !this.abort.signal.aborted) {
       this.log.warn({ err: errorText(err), logs: request.logs.length }, "upstream rejected boundary log batch; dropped");
-      this.metrics.dropBatch("forward_failed", request.logs.length);
-      return "dropped";
+      return { outcome: "dropped" };
     }
     if (!this.failing) {
       this.failing = true;
       this.log.warn({ err: errorText(err), spool: this.spool !== undefined }, "forwarding boundary logs failed");
     }
-    return "retry";
+    // Only the link dropping under a call that went out says something about the batch.
+    return { outcome: "retry", error: connectionLost(err) && !this.abort.signal.aborted ? "connection lost" : undefined };
   }
 
-  /** Puts a failed batch back in front, with every lane's queue behind it, so each connection's order stays. */
-  private returnToSpool(spool: Spool, request: ReportBoundaryLogsRequest, lane: number): void {
-    let kept = false;
+  /** Puts failed batches back in front, with every lane's queue behind them, so each connection's order stays. */
+  private returnToSpool(spool: Spool, batches: readonly QueuedBatch[], lane: number): void {
+    let rejected = batches.map((b) => b.request);
     try {
-      kept = spool.prepend(request, lane);
+      rejected = spool.prependAll(rejected, lane);
     } catch (err) {
       this.log.error({ err: errorText(err) }, "boundary spool write failed");
     }
-    if (!kept) this.metrics.dropBatch("spool_full", request.logs.length);
-    const queued = this.takeQueued();
-    this.toSpoolLaned(queued.requests, queued.lanes);
+    for (const request of rejected) this.metrics.dropBatch("spool_full", request.logs.length);
+    const taken = this.takeQueued();
+    this.toSpoolLaned(taken.requests, taken.lanes);
   }
 
   private toSpool(requests: readonly ReportBoundaryLogsRequest[], lane: number): void {

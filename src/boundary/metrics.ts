@@ -5,6 +5,7 @@ export type DropReason =
   | "buffer_full"
   | "forward_failed"
   | "spool_full"
+  | "undeliverable"
   | "boundary_channel_full"
   | "boundary_batch_full";
 

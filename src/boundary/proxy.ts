@@ -78,7 +78,12 @@ export class BoundaryProxy implements Part {
   /** Opens the spool and the socket. Neither failing stops the agent: each is logged. */
   async start(): Promise<void> {
     this.spool = this.openSpool();
-    this.forwarder = new Forwarder({ ...this.opts, metrics: this.metrics, spool: this.spool });
+    this.forwarder = new Forwarder({
+      ...this.opts,
+      metrics: this.metrics,
+      spool: this.spool,
+      flow: { pause: (c) => this.server.pause(c), resume: (c) => this.server.resume(c) },
+    });
     this.forwarder.start();
     try {
       await this.server.listen();
@@ -122,6 +127,8 @@ export class BoundaryProxy implements Part {
   private dispatch(messages: BoundaryFrameMessage[], connection: number): void {
     const requests: ReportBoundaryLogsRequest[] = [];
     for (const message of messages) {
+      // Every received batch passes here. Its raw request bytes (those boundary
+      // sent, never encoded again) are wireBytes(ReportBoundaryLogsRequestSchema, message.request).
       if (message.kind === "logs") requests.push(message.request);
       else if (message.kind === "status") this.countBoundaryDrops(message.status);
     }

@@ -40,6 +40,8 @@ export class SocketServer {
   private readonly sockets = new Set<net.Socket>();
   private readonly slots: ConnectionSlots;
   private bound: SocketIdentity | undefined;
+  /** Open connections by number, for pause and resume. */
+  private readonly byNumber = new Map<number, net.Socket>();
   private connections = 0;
 
   constructor(
@@ -83,6 +85,16 @@ export class SocketServer {
     await this.listen();
   }
 
+  /** Stops reading connection `connection` (backpressure); its frames wait in the kernel's buffer and boundary's. */
+  pause(connection: number): void {
+    this.byNumber.get(connection)?.pause();
+  }
+
+  /** Reads connection `connection` again after `pause`. */
+  resume(connection: number): void {
+    this.byNumber.get(connection)?.resume();
+  }
+
   /** Stops accepting, closes every connection and removes the socket file. */
   async close(): Promise<void> {
     const server = this.server;
@@ -110,9 +122,11 @@ export class SocketServer {
     this.events.onConnectionsChanged(this.sockets.size);
     const decoder = new FrameDecoder();
     const connection = ++this.connections;
+    this.byNumber.set(connection, socket);
     socket.on("error", (err) => this.log.debug({ err: errorText(err) }, "boundary connection error"));
     socket.on("close", () => {
       this.sockets.delete(socket);
+      this.byNumber.delete(connection);
       this.events.onConnectionsChanged(this.sockets.size);
     });
     socket.on("data", (chunk: Buffer) => {

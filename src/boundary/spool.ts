@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import {
   ReportBoundaryLogsRequestSchema,
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
 import { decodeRemembering, wireBytes } from "../coderd/known-encoding.js";
-import { preparePrivateDatabaseFile } from "../datadir.js";
 import { errnoCode } from "../errors.js";
+import { openDatabase } from "../sqlite.js";
 import type { SpoolStats } from "./metrics.js";
 
 /** File name of the spool's database inside the data dir. */
@@ -33,6 +33,16 @@ export interface SpooledBatch {
 
 /** Reads the current time in milliseconds; handed in so tests can move it. */
 export type Clock = () => number;
+
+/** The database and its prepared statements, once opened. */
+interface OpenSpool {
+  db: Database.Database;
+  insertAt: Database.Statement;
+  insertTail: Database.Statement;
+  selectHead: Database.Statement;
+  selectOldest: Database.Statement;
+  deleteOne: Database.Statement;
+}
 
 interface Row {
   id: number;
@@ -70,54 +80,60 @@ function spooled(row: Row): SpooledBatch {
  * them all to UNKNOWN_LANE, since connections do not outlive the process.
  */
 export class Spool {
-  private readonly db: Database.Database;
-  private readonly insertAt: Database.Statement;
-  private readonly insertTail: Database.Statement;
-  private readonly selectHead: Database.Statement;
-  private readonly selectOldest: Database.Statement;
-  private readonly deleteOne: Database.Statement;
-  private count: number;
-  private size: number;
+  private open: OpenSpool | undefined;
+  private count = 0;
+  private size = 0;
 
+  /** Opens the spool at `file` if it exists; otherwise the first write creates it. */
   constructor(
-    file: string,
+    private readonly file: string,
     private readonly maxBytes: number,
     private readonly now: Clock = Date.now,
   ) {
-    preparePrivateDatabaseFile(file);
-    this.db = new Database(file);
+    if (fs.existsSync(file)) this.db();
+  }
+
+  /** The open database, opened (and created) on first need. */
+  private db(): OpenSpool {
+    if (this.open) return this.open;
+    const db = openDatabase(this.file);
     try {
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.exec(`
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.exec(`
         CREATE TABLE IF NOT EXISTS batches (
           id INTEGER PRIMARY KEY,
           spooled_at INTEGER NOT NULL,
           request BLOB NOT NULL,
           lane INTEGER NOT NULL DEFAULT 0
         )`);
-      const columns = this.db.prepare("SELECT name FROM pragma_table_info('batches')").all() as { name: string }[];
+      const columns = db.prepare("SELECT name FROM pragma_table_info('batches')").all() as { name: string }[];
       if (!columns.some((c) => c.name === "lane")) {
-        this.db.exec("ALTER TABLE batches ADD COLUMN lane INTEGER NOT NULL DEFAULT 0");
+        db.exec("ALTER TABLE batches ADD COLUMN lane INTEGER NOT NULL DEFAULT 0");
       }
-      this.db.prepare("UPDATE batches SET lane = ? WHERE lane != ?").run(UNKNOWN_LANE, UNKNOWN_LANE);
-      this.insertAt = this.db.prepare("INSERT INTO batches (id, spooled_at, request, lane) VALUES (?, ?, ?, ?)");
-      this.insertTail = this.db.prepare("INSERT INTO batches (spooled_at, request, lane) VALUES (?, ?, ?)");
-      this.selectHead = this.db.prepare("SELECT id, lane, request FROM batches ORDER BY id LIMIT ?");
-      this.selectOldest = this.db.prepare("SELECT MIN(spooled_at) AS t FROM batches");
-      this.deleteOne = this.db.prepare("DELETE FROM batches WHERE id = ?");
-      const totals = this.db
+      db.prepare("UPDATE batches SET lane = ? WHERE lane != ?").run(UNKNOWN_LANE, UNKNOWN_LANE);
+      const open: OpenSpool = {
+        db,
+        insertAt: db.prepare("INSERT INTO batches (id, spooled_at, request, lane) VALUES (?, ?, ?, ?)"),
+        insertTail: db.prepare("INSERT INTO batches (spooled_at, request, lane) VALUES (?, ?, ?)"),
+        selectHead: db.prepare("SELECT id, lane, request FROM batches ORDER BY id LIMIT ?"),
+        selectOldest: db.prepare("SELECT MIN(spooled_at) AS t FROM batches"),
+        deleteOne: db.prepare("DELETE FROM batches WHERE id = ?"),
+      };
+      const totals = db
         .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(request)), 0) AS bytes FROM batches")
         .get() as { n: number; bytes: number };
       this.count = totals.n;
       this.size = totals.bytes;
+      this.open = open;
+      return open;
     } catch (err) {
-      this.db.close();
+      db.close();
       throw err;
     }
   }
 
-  /** Opens (creating if needed) the spool of a data dir. */
+  /** Opens (or creates) the spool of a data dir. */
   static inDataDir(dataDir: string, maxBytes: number, now?: Clock): Spool {
     return new Spool(path.join(dataDir, SPOOL_DB_FILE), maxBytes, now);
   }
@@ -164,8 +180,9 @@ export class Spool {
     while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
     if (fits > 0) {
       const at = this.now();
-      this.db.transaction(() => {
-        for (let i = 0; i < fits; i++) this.insertTail.run(at, encoded[i], lanes?.[i] ?? UNKNOWN_LANE);
+      const { db, insertTail } = this.db();
+      db.transaction(() => {
+        for (let i = 0; i < fits; i++) insertTail.run(at, encoded[i], lanes?.[i] ?? UNKNOWN_LANE);
       })();
       this.count += fits;
       this.size = bytes;
@@ -173,15 +190,36 @@ export class Spool {
     return requests.slice(fits);
   }
 
+  /** Spool id of the batch most recently put back by prepend or prependAll. */
+  lastPrepended: number | undefined;
+
   /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
   prepend(request: ReportBoundaryLogsRequest, lane = UNKNOWN_LANE): boolean {
-    const bytes = wireBytes(ReportBoundaryLogsRequestSchema, request);
-    if (this.size + bytes.length > this.maxBytes) return false;
-    const head = this.selectHead.get(1) as Row | undefined;
-    this.insertAt.run((head?.id ?? 1) - 1, this.now(), bytes, lane);
-    this.count += 1;
-    this.size += bytes.length;
-    return true;
+    return this.prependAll([request], lane).length === 0;
+  }
+
+  /**
+   * Puts batches back at the head, in their order, in one transaction (they
+   * were taken out and not delivered). Keeps the oldest that fit the bound
+   * and returns the rest.
+   */
+  prependAll(requests: readonly ReportBoundaryLogsRequest[], lane = UNKNOWN_LANE): ReportBoundaryLogsRequest[] {
+    const encoded = requests.map((r) => wireBytes(ReportBoundaryLogsRequestSchema, r));
+    let fits = 0;
+    let bytes = this.size;
+    while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
+    if (fits === 0) return requests.slice();
+    const { db, insertAt, selectHead } = this.db();
+    const head = selectHead.get(1) as Row | undefined;
+    const first = (head?.id ?? 1) - fits;
+    const at = this.now();
+    db.transaction(() => {
+      for (let i = 0; i < fits; i++) insertAt.run(first + i, at, encoded[i], lane);
+    })();
+    this.count += fits;
+    this.size = bytes;
+    this.lastPrepended = first;
+    return requests.slice(fits);
   }
 
   /**
@@ -191,7 +229,8 @@ export class Spool {
    * Only the batches returned are decoded.
    */
   peekLanes(rows: number, perLane: number): SpooledBatch[] {
-    const head = this.selectHead.all(rows) as Row[];
+    if (!this.open) return [];
+    const head = this.open.selectHead.all(rows) as Row[];
     const unknown = head[0]?.lane === UNKNOWN_LANE;
     const taken = new Map<number, number>();
     const out: SpooledBatch[] = [];
@@ -207,20 +246,31 @@ export class Spool {
 
   /** Up to `limit` batches from the head, oldest first, left in place. */
   peek(limit: number): SpooledBatch[] {
-    return (this.selectHead.all(limit) as Row[]).map(spooled);
+    if (!this.open) return [];
+    return (this.open.selectHead.all(limit) as Row[]).map(spooled);
   }
 
   /** Removes a delivered batch. */
   remove(batch: SpooledBatch): void {
-    const row = this.deleteOne.run(batch.id);
+    if (!this.open) return;
+    const row = this.open.deleteOne.run(batch.id);
     if (row.changes === 0) return;
     this.count -= 1;
     this.size = this.count === 0 ? 0 : this.size - batch.bytes;
   }
 
+  /** Removes delivered batches in one transaction. */
+  removeAll(batches: readonly SpooledBatch[]): void {
+    if (batches.length === 0) return;
+    if (!this.open) return;
+    this.open.db.transaction(() => {
+      for (const batch of batches) this.remove(batch);
+    })();
+  }
+
   /** Counts and the oldest batch's age, for the spool gauges. */
   stats(): SpoolStats {
-    const oldest = this.count > 0 ? (this.selectOldest.get() as { t: number | null }).t : null;
+    const oldest = this.open && this.count > 0 ? (this.open.selectOldest.get() as { t: number | null }).t : null;
     return {
       batches: this.count,
       bytes: this.size,
@@ -228,7 +278,9 @@ export class Spool {
     };
   }
 
+  /** Closes the database; a later write would open it again. */
   close(): void {
-    this.db.close();
+    this.open?.db.close();
+    this.open = undefined;
   }
 }

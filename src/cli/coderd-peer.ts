@@ -1,6 +1,7 @@
 import path from "node:path";
 import { Command, Option } from "commander";
-import { startCoderdPeer } from "../coderd/peer.js";
+import { startCoderdPeer, type CoderdPeerOptions } from "../coderd/peer.js";
+import { BoundaryLogStats } from "../coderd/peer-stats.js";
 import { parseHostPort } from "../config.js";
 import { createLogger } from "../log.js";
 
@@ -11,7 +12,11 @@ interface PeerOptions {
   httpAddr: string;
   dataDir?: string;
   token: string;
+  boundaryStats?: boolean;
 }
+
+/** How often `--boundary-stats` prints a line. */
+const STATS_INTERVAL_MS = 1000;
 
 /**
  * `agentd coderd-peer`: a stand-in coderd speaking the real agent RPC wire
@@ -24,16 +29,28 @@ export function coderdPeerCommand(): Command {
     .addOption(new Option("--http-addr <host:port>", "address to listen on").default(DEFAULT_PEER_ADDR))
     .addOption(new Option("--data-dir <path>", "directory for the received calls (default a temporary directory)"))
     .addOption(new Option("--token <token>", "agent token to accept").default("coderd-peer-token"))
+    .addOption(
+      new Option(
+        "--boundary-stats",
+        "benchmark mode: keep and log no calls; print one JSON line per second with the boundary logs received and their latency",
+      ),
+    )
     .action(async (opts: PeerOptions) => {
       const addr = parseHostPort(opts.httpAddr, "--http-addr");
       const log = createLogger("info").child({ component: "coderd-peer" });
+      const stats = opts.boundaryStats ? new BoundaryLogStats() : undefined;
+      const bench: CoderdPeerOptions = stats ? { service: stats.service(), recordCalls: false } : { log };
       const peer = await startCoderdPeer({
         host: addr.host,
         port: addr.port,
         token: opts.token,
-        log,
+        ...bench,
         ...(opts.dataDir ? { dataDir: path.resolve(opts.dataDir) } : {}),
       });
+      if (stats) {
+        process.stdout.write(JSON.stringify({ url: peer.url }) + "\n");
+        setInterval(() => process.stdout.write(JSON.stringify(stats.take()) + "\n"), STATS_INTERVAL_MS).unref();
+      }
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once("SIGTERM", stop);

@@ -23,10 +23,16 @@ import type { YamuxStream } from "./yamux/stream.js";
 export const AGENT_API_VERSION = "2.9";
 /** The role sent to coderd: anything but `agent`, so coderd does not treat this link as the Go agent's. */
 export const AGENT_ROLE = "agentd";
-/** First reconnect delay. */
-export const BACKOFF_INITIAL_MS = 250;
-/** Longest reconnect delay. */
-export const BACKOFF_MAX_MS = 30_000;
+/** First reconnect delay (Coder's agent runLoop: retry.New(100*time.Millisecond, 10*time.Second)). */
+export const BACKOFF_INITIAL_MS = 100;
+/** Longest reconnect delay (Coder's agent runLoop, as above). */
+export const BACKOFF_MAX_MS = 10_000;
+/**
+ * Each delay is shortened by a random part of up to this fraction, so many
+ * agents cut off together do not redial in step; the delay never exceeds
+ * the cap (agentd's own choice).
+ */
+export const BACKOFF_JITTER = 0.25;
 /** A connection that lasted this long resets the backoff; shorter ones keep it growing. */
 export const STABLE_CONNECTION_MS = 10_000;
 /** Time allowed for the TCP connect and WebSocket handshake. */
@@ -68,6 +74,15 @@ export function agentRpcUrl(base: URL): URL {
     ["version", AGENT_API_VERSION],
   ]).toString();
   return url;
+}
+
+/**
+ * The wait before redial number `failures` (0 for the first): `initialMs`
+ * doubling per failure up to `maxMs`, less a random BACKOFF_JITTER part.
+ */
+export function backoffDelay(failures: number, initialMs: number, maxMs: number, random = Math.random): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 30));
+  return Math.round(base * (1 - BACKOFF_JITTER * random()));
 }
 
 /** Why a dial failed, as the `reason` label of the dial-failure counter. */
@@ -245,8 +260,7 @@ export class CoderdUpstream implements Upstream {
     if (this.stopped) return;
     const initial = this.opts.backoffInitialMs ?? BACKOFF_INITIAL_MS;
     const max = this.opts.backoffMaxMs ?? BACKOFF_MAX_MS;
-    const base = Math.min(max, initial * 2 ** Math.min(this.failures, 30));
-    const delayMs = Math.round(base / 2 + (Math.random() * base) / 2);
+    const delayMs = backoffDelay(this.failures, initial, max);
     this.failures++;
     const key = JSON.stringify({ reason, ...detail });
     const fields = { reason, ...detail, retryInMs: delayMs, attempt: this.failures };

@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import path from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { openDatabase } from "../sqlite.js";
 import { wireBytes } from "./known-encoding.js";
-import { preparePrivateDatabaseFile } from "../datadir.js";
 import {
   ReportBoundaryLogsRequestSchema,
   UpdateAppStatusRequestSchema,
@@ -74,8 +74,7 @@ export class EmbeddedStore extends EventEmitter<Events> {
 
   constructor(file: string, opts: { readonly?: boolean } = {}) {
     super();
-    if (!opts.readonly) preparePrivateDatabaseFile(file);
-    this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    this.db = openDatabase(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     if (!opts.readonly) {
       this.db.pragma("journal_mode = WAL");
       this.db.pragma("synchronous = NORMAL");

@@ -74,6 +74,14 @@ export interface CoderdPeerOptions {
   keepAliveIntervalMs?: number;
   /** Serve this Agent implementation instead of the embedded one (e.g. an in-memory one for benchmarks). */
   service?: Partial<ServiceImpl<typeof AgentService>>;
+  /** Keep and log every call in `calls` (default true); off for benchmarks, where they would pile up. */
+  recordCalls?: boolean;
+  /**
+   * Largest WebSocket message read; a bigger one closes the connection with
+   * 1009 (message too big), as a coderd whose websocket library kept its
+   * 32 KiB default read limit does (default WS_MAX_PAYLOAD).
+   */
+  readLimit?: number;
 }
 
 interface Events {
@@ -111,7 +119,7 @@ export class CoderdPeer extends EventEmitter<Events> {
   /** Every request to the RPC endpoint, oldest first. */
   readonly requests: PeerRequest[] = [];
   private readonly faults = new Map<string, Fault>();
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: WS_MAX_PAYLOAD, perMessageDeflate: false });
+  private readonly wss: WebSocketServer;
   private readonly ownedDir: string | undefined;
   private readonly ownsStore: boolean;
   private readonly sockets = new Map<PeerConnection, Socket>();
@@ -123,6 +131,11 @@ export class CoderdPeer extends EventEmitter<Events> {
     super();
     this.token = opts.token ?? "coderd-peer-token";
     this.port = opts.port ?? 0;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.readLimit ?? WS_MAX_PAYLOAD,
+      perMessageDeflate: false,
+    });
     if (opts.store) {
       this.store = opts.store;
       this.ownsStore = false;
@@ -235,8 +248,9 @@ export class CoderdPeer extends EventEmitter<Events> {
     for (const method of AgentService.methods) {
       const handler = base[method.localName];
       if (!handler) continue;
+      const record = this.opts.recordCalls ?? true;
       impl[method.localName] = (request, context) => {
-        this.record({ method: method.name, request: request as Message, bytes: context.values.get(REQUEST_BYTES_KEY), role }, method.input);
+        if (record) this.record({ method: method.name, request: request as Message, bytes: context.values.get(REQUEST_BYTES_KEY), role }, method.input);
         const fault = this.faults.get(method.name);
         if (fault && fault.remaining > 0) {
           fault.remaining--;

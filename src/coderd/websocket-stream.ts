@@ -3,8 +3,14 @@ import type { WebSocket } from "ws";
 
 /** Coder's agent raises its WebSocket read limit to 4 MiB (codersdk/agentsdk); so do both ends here. */
 export const WS_MAX_PAYLOAD = 4 << 20;
-/** Largest binary message sent: fits a Go peer that raised its limit, and 64 KiB yamux frames. */
-export const WS_MAX_MESSAGE = 64 << 10;
+/**
+ * Largest binary message sent: one byte under the 32 KiB default read limit
+ * of Go's websocket library (nhooyr/coder websocket), which coder releases
+ * kept on the agent RPC endpoint; some releases of that library also fail a
+ * message of exactly the limit. Larger writes (a 64 KiB yamux frame) span
+ * several messages.
+ */
+export const WS_MAX_MESSAGE = (32 << 10) - 1;
 /** Close code for a normal end of the byte stream (RFC 6455). */
 const CLOSE_NORMAL = 1000;
 /** Close code for a text message where only binary is allowed (RFC 6455 "unsupported data"). */

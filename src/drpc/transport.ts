@@ -10,6 +10,7 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
+import { wireBytes } from "../coderd/known-encoding.js";
 import { rpcName } from "./server.js";
 import { decodeError, encodePacket, Kind, PacketReader, ProtocolError } from "./wire.js";
 
@@ -17,6 +18,18 @@ import { decodeError, encodePacket, Kind, PacketReader, ProtocolError } from "./
 export interface DrpcTransportOptions {
   /** Opens a fresh byte stream to the server (a unix socket, a yamux stream). */
   dial: () => Promise<Duplex>;
+}
+
+/** The cause of every failure where the connection went away while a call waited for its reply. */
+const CONNECTION_LOST = new Error("dRPC connection lost during the call");
+
+/**
+ * True when a call failed because its connection went away after the
+ * request was sent (not an error reply, not a failed dial, not a deadline):
+ * what a server that closes the link on a message it will not read causes.
+ */
+export function connectionLost(err: unknown): boolean {
+  return err instanceof ConnectError && err.cause === CONNECTION_LOST;
 }
 
 /** A dRPC error code as a Connect code: codes 1–16 are shared with gRPC, the rest are Unknown. */
@@ -36,8 +49,8 @@ class Replies {
     this.wake?.();
   }
 
-  fail(message: string, code: Code): void {
-    const err = new ConnectError(message, code);
+  fail(message: string, code: Code, cause?: Error): void {
+    const err = new ConnectError(message, code, undefined, undefined, cause);
     this.onFail?.(err);
     this.put(err);
   }
@@ -66,10 +79,10 @@ function send(conn: Duplex, name: string, request: Uint8Array, replies: Replies)
       replies.fail((err as ProtocolError).message, Code.Internal);
     }
   });
-  conn.on("error", (err) => replies.fail(err.message, Code.Unavailable));
+  conn.on("error", (err) => replies.fail(err.message, Code.Unavailable, CONNECTION_LOST));
   // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
-  conn.on("end", () => replies.fail("connection closed before the reply", Code.Unavailable));
-  conn.on("close", () => replies.fail("connection closed before the reply", Code.Unavailable));
+  conn.on("end", () => replies.fail("connection closed before the reply", Code.Unavailable, CONNECTION_LOST));
+  conn.on("close", () => replies.fail("connection closed before the reply", Code.Unavailable, CONNECTION_LOST));
   conn.write(
     Buffer.concat([
       encodePacket({ kind: Kind.Invoke, streamId: 1, messageId: 1, data: Buffer.from(name) }),
@@ -148,7 +161,8 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
       _header: unknown,
       input: MessageInitShape<I>,
     ): Promise<UnaryResponse<I, O>> {
-      const request = toBinary(method.input, create(method.input, input));
+      // A request decoded from bytes that are passed on (a relayed boundary batch) is not encoded again.
+      const request = wireBytes(method.input, create(method.input, input));
       let reply: Uint8Array | undefined;
       for await (const data of call(opts, rpcName(method), request, signal, timeoutMs)) reply ??= data;
       return {

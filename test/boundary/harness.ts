@@ -31,6 +31,20 @@ export class FakeUpstream implements BoundaryLogsClient {
   failNext = 0;
   calls = 0;
   private readonly waiters = new Set<() => void>();
+  /** While set, calls wait for it before answering (see hold). */
+  private gate: Promise<void> | undefined;
+  private openGate: (() => void) | undefined;
+
+  /** Makes calls wait, unanswered, until `release`. */
+  hold(): void {
+    this.gate ??= new Promise((resolve) => (this.openGate = resolve));
+  }
+
+  /** Lets held calls (and later ones) answer. */
+  release(): void {
+    this.openGate?.();
+    this.gate = undefined;
+  }
 
   async reportBoundaryLogs(
     request: MessageInitShape<typeof ReportBoundaryLogsRequestSchema>,
@@ -44,6 +58,7 @@ export class FakeUpstream implements BoundaryLogsClient {
     }
     if (this.mode === "unavailable") throw new ConnectError("upstream away", Code.Unavailable);
     if (this.mode === "invalid") throw new ConnectError("rejected", Code.InvalidArgument);
+    if (this.gate) await this.gate;
     if (this.mode === "hang") {
       await new Promise<void>((_resolve, reject) => {
         options?.signal?.addEventListener("abort", () => reject(new ConnectError("cancelled", Code.Canceled)));

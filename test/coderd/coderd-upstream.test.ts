@@ -3,7 +3,13 @@ import { describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { Registry } from "prom-client";
 import { UpdateAppStatusRequest_AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
-import { agentRpcUrl, CoderdUpstream } from "../../src/coderd/coderd-upstream.js";
+import {
+  agentRpcUrl,
+  BACKOFF_INITIAL_MS,
+  BACKOFF_MAX_MS,
+  backoffDelay,
+  CoderdUpstream,
+} from "../../src/coderd/coderd-upstream.js";
 import { NOT_CONNECTED_MESSAGE } from "../../src/coderd/upstream.js";
 import { createLogger } from "../../src/log.js";
 import { coderdPeer, waitFor } from "../helpers/coderd-peer.js";
@@ -33,6 +39,40 @@ describe("the coderd RPC URL", () => {
       agentRpcUrl(new URL("http://127.0.0.1:3000")).toString(),
       "ws://127.0.0.1:3000/api/v2/workspaceagents/me/rpc?role=agentd&version=2.9",
     );
+  });
+});
+
+describe("reconnect backoff, as Coder's agent (100 ms doubling to 10 s, with jitter)", () => {
+  test("the first redial waits about 100 ms, never more", () => {
+    assert.equal(BACKOFF_INITIAL_MS, 100);
+    assert.equal(backoffDelay(0, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, () => 0), 100);
+    assert.equal(backoffDelay(0, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, () => 0.999), 75);
+  });
+
+  test("doubles per failure and is capped at 10 s", () => {
+    const noJitter = () => 0;
+    assert.deepEqual(
+      [0, 1, 2, 3, 6, 7, 8, 50].map((n) => backoffDelay(n, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, noJitter)),
+      [100, 200, 400, 800, 6400, 10_000, 10_000, 10_000],
+    );
+  });
+
+  test("jitter spreads the delays below the cap", () => {
+    const delays = new Set(Array.from({ length: 50 }, () => backoffDelay(20, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS)));
+    assert.ok(delays.size > 1, "delays vary");
+    for (const d of delays) assert.ok(d >= 7_500 && d <= 10_000, `delay ${d} within [7.5 s, 10 s]`);
+  });
+
+  test("with the defaults, a refused dial is retried quickly and repeatedly", async () => {
+    const peer = await coderdPeer();
+    const upstream = new CoderdUpstream({ url: new URL(peer.url), token: "wrong", log: silent });
+    await upstream.start();
+    try {
+      // 100 + 200 + 400 ms nominal: four attempts arrive long before the old 250 ms → 30 s schedule would allow.
+      await waitFor(() => peer.requests.length >= 4, 20_000, "four dial attempts");
+    } finally {
+      await upstream.stop();
+    }
   });
 });
 
