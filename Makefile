@@ -16,7 +16,8 @@ TEST_TIMEOUT_MS ?= 180000
 .PHONY: install gen check-gen typecheck lint build test test-only run bench clean
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	@echo "installing dependencies with npm ci (native modules build from source; this takes a minute or two)"
+	npm ci --no-audit --no-fund --foreground-scripts --loglevel=http
 	@touch $@
 
 install: $(NPM_STAMP)
@@ -40,6 +41,7 @@ lint: install
 
 build: install
 	$(BIN)/tsc -p tsconfig.build.json
+	node scripts/build-info.mjs
 
 test: check-gen typecheck lint build test-only
 

@@ -7,9 +7,38 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const AGENTD_BIN = path.join(REPO_ROOT, "bin", "agentd");
 
-/** A fresh temporary directory, removed by the caller (or at exit). */
+const madeDirs = new Set<string>();
+// Each test file runs in its own process: whatever a test leaves behind, even
+// after a failed assertion, goes when that process exits.
+process.once("exit", () => {
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory, removed by the caller or, at the latest, when the test process exits. */
 export function tempDir(prefix = "agentd-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
+}
+
+let scratchSockets: NodeJS.ProcessEnv | undefined;
+
+/**
+ * Env that points every socket flag and variable at a private temporary
+ * directory, so a test's `agentd serve` or CLI never binds or dials a
+ * default path (where a developer's `make run` may be listening).
+ */
+export function privateSocketEnv(): NodeJS.ProcessEnv {
+  if (!scratchSockets) {
+    const dir = tempDir("agentd-test-sockets-");
+    scratchSockets = {
+      CODER_AGENT_SOCKET_PATH: path.join(dir, "agent.sock"),
+      CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH: path.join(dir, "boundary.sock"),
+      XDG_RUNTIME_DIR: dir,
+      AGENTD_DATA_DIR: path.join(dir, "data"),
+    };
+  }
+  return scratchSockets;
 }
 
 export interface RunningAgentd {
@@ -60,7 +89,7 @@ export async function startAgentd(opts: StartOptions = {}): Promise<RunningAgent
     ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
-    env: { ...process.env, AGENTD_LOG_LEVEL: "debug", ...opts.env },
+    env: { ...process.env, ...privateSocketEnv(), AGENTD_LOG_LEVEL: "debug", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];
@@ -139,7 +168,7 @@ export function runAgentd(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...privateSocketEnv(), ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
