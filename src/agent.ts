@@ -5,7 +5,7 @@ import { BoundaryProxy } from "./boundary/proxy.js";
 import { CoderdUpstream } from "./coderd/coderd-upstream.js";
 import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
-import type { Config } from "./config.js";
+import { formatHostPort, type Config } from "./config.js";
 import { prepareDataDir } from "./datadir.js";
 import { GitWatch } from "./gitwatch/gitwatch.js";
 import { HttpServer } from "./http/server.js";
@@ -16,6 +16,7 @@ import { ProcessService } from "../gen/agentd/process/v1/process_pb.js";
 import { ProcessManager } from "./process/manager.js";
 import { registerProcessRoutes } from "./process/routes.js";
 import { processService } from "./process/service.js";
+import { buildInfo } from "./version.js";
 
 /** Total time `stop` may take before the CLI gives up waiting. */
 export const SHUTDOWN_TIMEOUT_MS = 5000;
@@ -113,7 +114,19 @@ export class Agent {
       await this.stop();
       throw err;
     }
-    this.log.info({ dataDir: this.config.dataDir }, "agentd started");
+    const { version, commit } = buildInfo();
+    this.log.info(
+      {
+        url: `http://${formatHostPort(this.http.address())}`,
+        agentSocket: this.config.agentSocket,
+        boundarySocket: this.config.boundarySocket,
+        dataDir: this.config.dataDir,
+        upstream: this.upstream.description,
+        version,
+        commit,
+      },
+      "agentd started",
+    );
   }
 
   /** Stops accepting requests first, then every part in reverse start order. */

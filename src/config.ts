@@ -4,7 +4,7 @@ import path from "node:path";
 import { Option } from "commander";
 import type { LevelWithSilent } from "pino";
 import { UsageError } from "./errors.js";
-import { LOG_LEVELS } from "./log.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log.js";
 
 /** Everything `agentd serve` is configured with, from flags and env. */
 export interface Config {
@@ -17,6 +17,7 @@ export interface Config {
   tokenFile: string | undefined;
   workdir: string | undefined;
   logLevel: LevelWithSilent;
+  logFormat: LogFormat;
   maxProcesses: number;
   boundarySpoolBytes: number;
   gitWatchPollSeconds: number;
@@ -122,6 +123,7 @@ export interface ServeOptions {
   tokenFile?: string;
   workdir?: string;
   logLevel: string;
+  logFormat: LogFormat;
   maxProcesses: string;
   boundarySpoolBytes: string;
   gitWatchPollInterval: string;
@@ -150,6 +152,10 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
       "AGENTD_WORKDIR",
     ),
     new Option("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`).env("AGENTD_LOG_LEVEL").default("info"),
+    new Option("--log-format <format>", "log lines as JSON, or pretty for people; auto: pretty on a terminal")
+      .choices(LOG_FORMATS)
+      .env("AGENTD_LOG_FORMAT")
+      .default("auto"),
     new Option("--max-processes <n>", "running processes allowed at once; past it, start answers 429")
       .env("AGENTD_MAX_PROCESSES")
       .default(String(DEFAULT_MAX_PROCESSES)),
@@ -195,6 +201,7 @@ export function resolveConfig(opts: ServeOptions): Config {
     tokenFile: opts.tokenFile || undefined,
     workdir: opts.workdir ? path.resolve(opts.workdir) : undefined,
     logLevel: parseLevel(opts.logLevel, "--log-level"),
+    logFormat: opts.logFormat,
     maxProcesses: parsePositiveInt(opts.maxProcesses, "--max-processes"),
     boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
     gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),

@@ -9,7 +9,7 @@ export function serveCommand(): Command {
   for (const option of serveOptions()) cmd.addOption(option);
   cmd.action(async (opts: ServeOptions) => {
     const config = resolveConfig(opts);
-    const log = createLogger(config.logLevel);
+    const log = createLogger(config.logLevel, undefined, config.logFormat);
     const agent = new Agent(config, log);
     await agent.start();
     await waitForSignal(log.child({ component: "signals" }), agent);
