@@ -5,8 +5,8 @@ import { BoundaryProxy } from "./boundary/proxy.js";
 import { CoderdUpstream } from "./coderd/coderd-upstream.js";
 import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
-import { formatHostPort, type Config } from "./config.js";
-import { prepareDataDir } from "./datadir.js";
+import { defaultRuntimeDir, formatHostPort, type Config } from "./config.js";
+import { prepareDataDir, prepareRuntimeDir } from "./datadir.js";
 import { GitWatch } from "./gitwatch/gitwatch.js";
 import { HttpServer } from "./http/server.js";
 import type { Logger } from "./log.js";
@@ -103,6 +103,10 @@ export class Agent {
 
   async start(): Promise<void> {
     await prepareDataDir(this.config.dataDir);
+    await prepareRuntimeDir(defaultRuntimeDir(), {
+      "--agent-socket": this.config.agentSocket,
+      "--boundary-socket": this.config.boundarySocket,
+    });
     this.log.info({ upstream: this.upstream.description }, "upstream selected");
     try {
       for (const part of this.parts) {

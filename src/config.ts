@@ -44,20 +44,28 @@ export const DEFAULT_MAX_FS_WATCHED_REPOS = 32;
 /** Default for `--max-processes`: running processes allowed at once. */
 export const DEFAULT_MAX_PROCESSES = 64;
 
-/** `$TMPDIR/boundary-audit.sock`, the path boundary dials by default. */
-export function defaultBoundarySocket(): string {
-  return path.join(os.tmpdir(), "boundary-audit.sock");
+/**
+ * agentd's own directory for its sockets: `$XDG_RUNTIME_DIR/agentd`, else
+ * `$TMPDIR/agentd-<uid>`. Coder's Go agent listens at `$TMPDIR/boundary-audit.sock`
+ * and `$XDG_RUNTIME_DIR/coder-agent.sock` (or `/tmp/coder-agent-<uid>.sock`);
+ * agentd's defaults stay clear of both so the two run side by side, and
+ * clients are pointed at agentd through Coder's own env vars.
+ */
+export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime) return path.join(runtime, "agentd");
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  return path.join(os.tmpdir(), `agentd-${uid}`);
 }
 
-/**
- * Coder's agent socket path: `$XDG_RUNTIME_DIR/coder-agent.sock`, else
- * `/tmp/coder-agent-<uid>.sock`.
- */
+/** Default for `--boundary-socket`: `boundary-audit.sock` in agentd's runtime directory. */
+export function defaultBoundarySocket(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(defaultRuntimeDir(env), "boundary-audit.sock");
+}
+
+/** Default for `--agent-socket` and the CLIs' `--socket-path`: `agent.sock` in agentd's runtime directory. */
 export function defaultAgentSocket(env: NodeJS.ProcessEnv = process.env): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime) return path.join(runtime, "coder-agent.sock");
-  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
-  return `/tmp/coder-agent-${uid}.sock`;
+  return path.join(defaultRuntimeDir(env), "agent.sock");
 }
 
 /** `$XDG_DATA_HOME/agentd`, else `~/.local/share/agentd`. */
@@ -138,7 +146,7 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
       .default(DEFAULT_HTTP_ADDR),
     new Option("--boundary-socket <path>", "unix socket boundary sends audit logs to")
       .env("CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH")
-      .default(defaultBoundarySocket()),
+      .default(defaultBoundarySocket(env)),
     new Option("--agent-socket <path>", "unix socket of the agent socket service (dRPC)")
       .env("CODER_AGENT_SOCKET_PATH")
       .default(defaultAgentSocket(env)),

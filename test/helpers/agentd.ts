@@ -161,14 +161,20 @@ export async function startAgentd(opts: StartOptions = {}): Promise<RunningAgent
   };
 }
 
+/** `env` without the variables set to undefined, which a caller uses to unset one. */
+function withoutUnset(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
+}
+
 /** Runs `bin/agentd` to completion and returns its exit code and output. */
 export function runAgentd(
   args: string[],
+  /** `env` adds to the test process's; a variable set to undefined is removed. */
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
-      env: { ...process.env, ...privateSocketEnv(), ...opts.env },
+      env: withoutUnset({ ...process.env, ...privateSocketEnv(), ...opts.env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
