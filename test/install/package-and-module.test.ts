@@ -15,19 +15,10 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { REPO_ROOT, tempDir } from "../helpers/agentd.js";
+import { renderTemplate } from "../helpers/templatefile.js";
 
 const run = promisify(execFile);
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
-
-/** Renders a templatefile(): `${NAME}` takes the variable's value, `$${` stands for a literal `${`. */
-function renderTemplate(text: string, vars: Record<string, string | number | boolean>): string {
-  return text.replace(/\$(\$)?\{([A-Za-z_]+)\}|\$\$\{/g, (match, escaped: string | undefined, name: string | undefined) => {
-    if (match === "$${") return "${";
-    if (escaped) return match.slice(1);
-    if (!name || !(name in vars)) throw new Error(`template variable ${name} is not set`);
-    return String(vars[name]);
-  });
-}
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
