@@ -24,9 +24,10 @@ export function tempDir(prefix = "agentd-test-"): string {
 let scratchSockets: NodeJS.ProcessEnv | undefined;
 
 /**
- * Env that points every socket flag and variable at a private temporary
- * directory, so a test's `agentd serve` or CLI never binds or dials a
- * default path (where a developer's `make run` may be listening).
+ * Env that points every socket and the data dir at a private temporary
+ * directory and the HTTP API at a free port, so a test's `agentd serve` or
+ * CLI never binds or dials a default path or port (where a developer's
+ * `make run` may be listening).
  */
 export function privateSocketEnv(): NodeJS.ProcessEnv {
   if (!scratchSockets) {
@@ -36,6 +37,7 @@ export function privateSocketEnv(): NodeJS.ProcessEnv {
       CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH: path.join(dir, "boundary.sock"),
       XDG_RUNTIME_DIR: dir,
       AGENTD_DATA_DIR: path.join(dir, "data"),
+      AGENTD_HTTP_ADDR: "127.0.0.1:0",
     };
   }
   return scratchSockets;

@@ -35,14 +35,19 @@ let tarball = "";
 let port = 0;
 let vars: Record<string, string | number | boolean> = {};
 
-/** The npm cache the developer (or `make install`) already filled, so the install needs no network. */
-const npmCache = execFileSync("npm", ["config", "get", "cache"], { encoding: "utf8" }).trim();
+/**
+ * The developer's npm settings survive the temporary HOME: the cache `make
+ * install` filled (so the install needs no network) and the user config
+ * (registry, proxy, `nodedir` for node-gyp's headers).
+ */
+const npmConfig = (key: string) => execFileSync("npm", ["config", "get", key], { encoding: "utf8" }).trim();
+const npmEnv = { npm_config_cache: npmConfig("cache"), npm_config_userconfig: npmConfig("userconfig") };
 
 async function script(action: "start" | "stop", overrides: Record<string, string | boolean> = {}) {
   const file = path.join(root, `run-${action}.sh`);
   const text = fs.readFileSync(path.join(REPO_ROOT, "deploy", "coder", "run.sh"), "utf8");
   fs.writeFileSync(file, renderTemplate(text, { ...vars, ACTION: action, ...overrides }), { mode: 0o700 });
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, npm_config_cache: npmCache };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, ...npmEnv };
   // The daemon must not find a coderd or a socket path from the test's own environment.
   for (const name of Object.keys(env)) if (/^(CODER_|AGENTD_)/.test(name)) delete env[name];
   return run("bash", [file], { env, maxBuffer: 64 * 1024 * 1024 });
