@@ -8,11 +8,19 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const AGENTD_BIN = path.join(REPO_ROOT, "bin", "agentd");
 
 const madeDirs = new Set<string>();
-// Each test file runs in its own process: whatever a test leaves behind, even
-// after a failed assertion, goes when that process exits.
-process.once("exit", () => {
+function removeMadeDirs(): void {
   for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+}
+// Each test file runs in its own process: whatever a test leaves behind, even
+// after a failed assertion, goes when that process exits, or when the runner
+// stops it (a timed-out file) or the developer presses Ctrl-C.
+process.once("exit", removeMadeDirs);
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  process.once(signal, () => {
+    removeMadeDirs();
+    process.exit(code);
+  });
+}
 
 /** A fresh temporary directory, removed by the caller or, at the latest, when the test process exits. */
 export function tempDir(prefix = "agentd-test-"): string {
