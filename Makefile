@@ -7,7 +7,10 @@ NPM_STAMP := node_modules/.install-stamp
 BIN := node_modules/.bin
 # buf runs protoc-gen-es from node_modules/.bin.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
-TEST_FILES = $(shell find test -name '*.test.ts' | sort)
+TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/install/*' | sort)
+# Tests that pack and install the package (building native modules from source) run last, on their own clock.
+INSTALL_TEST_FILES = $(shell find test/install -name '*.test.ts' | sort)
+INSTALL_TEST_TIMEOUT_MS ?= 1200000
 # Test files run in parallel processes; each test starts its own servers.
 TEST_CONCURRENCY ?= 2
 # A test that hangs fails after this long instead of stalling the run.
@@ -16,7 +19,8 @@ TEST_TIMEOUT_MS ?= 180000
 .PHONY: install gen check-gen typecheck lint build test test-only run bench clean
 
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	@echo "installing dependencies with npm ci (native modules build from source; this takes a minute or two)"
+	npm ci --no-audit --no-fund --foreground-scripts --loglevel=http
 	@touch $@
 
 install: $(NPM_STAMP)
@@ -40,6 +44,7 @@ lint: install
 
 build: install
 	$(BIN)/tsc -p tsconfig.build.json
+	node scripts/build-info.mjs
 
 test: check-gen typecheck lint build test-only
 
@@ -49,6 +54,10 @@ test-only:
 		--test-reporter=spec --test-reporter-destination=stdout \
 		--test-reporter=./test/helpers/summary-reporter.mjs --test-reporter-destination=stdout \
 		$(TEST_FILES)
+	node --import tsx --test --test-timeout=$(INSTALL_TEST_TIMEOUT_MS) \
+		--test-reporter=spec --test-reporter-destination=stdout \
+		--test-reporter=./test/helpers/summary-reporter.mjs --test-reporter-destination=stdout \
+		$(INSTALL_TEST_FILES)
 
 ## run: start agentd with the embedded upstream (no coderd needed)
 run: build

@@ -6,8 +6,8 @@ import { BoundaryProxy } from "./boundary/proxy.js";
 import { CoderdUpstream } from "./coderd/coderd-upstream.js";
 import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
-import type { Config } from "./config.js";
-import { prepareDataDir } from "./datadir.js";
+import { defaultRuntimeDir, formatHostPort, type Config } from "./config.js";
+import { prepareDataDir, prepareRuntimeDir } from "./datadir.js";
 import { FilesService } from "../gen/agentd/files/v1/files_pb.js";
 import { Files } from "./files/files.js";
 import { FilesMetrics } from "./files/metrics.js";
@@ -23,6 +23,7 @@ import { ProcessService } from "../gen/agentd/process/v1/process_pb.js";
 import { ProcessManager } from "./process/manager.js";
 import { registerProcessRoutes } from "./process/routes.js";
 import { processService } from "./process/service.js";
+import { buildInfo } from "./version.js";
 
 /** Total time `stop` may take before the CLI gives up waiting. */
 export const SHUTDOWN_TIMEOUT_MS = 5000;
@@ -126,6 +127,10 @@ export class Agent {
 
   async start(): Promise<void> {
     await prepareDataDir(this.config.dataDir, this.log);
+    await prepareRuntimeDir(defaultRuntimeDir(), {
+      "--agent-socket": this.config.agentSocket,
+      "--boundary-socket": this.config.boundarySocket,
+    });
     this.log.info({ upstream: this.upstream.description }, "upstream selected");
     try {
       for (const part of this.parts) {
@@ -137,7 +142,19 @@ export class Agent {
       await this.stop();
       throw err;
     }
-    this.log.info({ dataDir: this.config.dataDir }, "agentd started");
+    const { version, commit } = buildInfo();
+    this.log.info(
+      {
+        url: `http://${formatHostPort(this.http.address())}`,
+        agentSocket: this.config.agentSocket,
+        boundarySocket: this.config.boundarySocket,
+        dataDir: this.config.dataDir,
+        upstream: this.upstream.description,
+        version,
+        commit,
+      },
+      "agentd started",
+    );
   }
 
   /** Stops accepting requests first, then every part in reverse start order. */

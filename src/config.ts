@@ -6,7 +6,7 @@ import type { LevelWithSilent } from "pino";
 import { UsageError } from "./errors.js";
 import { isLoopbackName } from "./http/guard.js";
 import { HTTP_TOKEN_FILE_ENV, HTTP_TOKEN_FILE_FLAG, readHttpTokenFile } from "./http/token-file.js";
-import { LOG_LEVELS } from "./log.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log.js";
 
 /** Everything `agentd serve` is configured with, from flags and env. */
 export interface Config {
@@ -19,6 +19,7 @@ export interface Config {
   tokenFile: string | undefined;
   workdir: string | undefined;
   logLevel: LevelWithSilent;
+  logFormat: LogFormat;
   maxProcesses: number;
   boundarySpoolBytes: number;
   gitWatchPollSeconds: number;
@@ -55,20 +56,28 @@ export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024 * 1024;
 /** Default for `--max-processes`: running processes allowed at once. */
 export const DEFAULT_MAX_PROCESSES = 64;
 
-/** `$TMPDIR/boundary-audit.sock`, the path boundary dials by default. */
-export function defaultBoundarySocket(): string {
-  return path.join(os.tmpdir(), "boundary-audit.sock");
+/**
+ * agentd's own directory for its sockets: `$XDG_RUNTIME_DIR/agentd`, else
+ * `$TMPDIR/agentd-<uid>`. Coder's Go agent listens at `$TMPDIR/boundary-audit.sock`
+ * and `$XDG_RUNTIME_DIR/coder-agent.sock` (or `/tmp/coder-agent-<uid>.sock`);
+ * agentd's defaults stay clear of both so the two run side by side, and
+ * clients are pointed at agentd through Coder's own env vars.
+ */
+export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime) return path.join(runtime, "agentd");
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  return path.join(os.tmpdir(), `agentd-${uid}`);
 }
 
-/**
- * Coder's agent socket path: `$XDG_RUNTIME_DIR/coder-agent.sock`, else
- * `/tmp/coder-agent-<uid>.sock`.
- */
+/** Default for `--boundary-socket`: `boundary-audit.sock` in agentd's runtime directory. */
+export function defaultBoundarySocket(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(defaultRuntimeDir(env), "boundary-audit.sock");
+}
+
+/** Default for `--agent-socket` and the CLIs' `--socket-path`: `agent.sock` in agentd's runtime directory. */
 export function defaultAgentSocket(env: NodeJS.ProcessEnv = process.env): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime) return path.join(runtime, "coder-agent.sock");
-  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
-  return `/tmp/coder-agent-${uid}.sock`;
+  return path.join(defaultRuntimeDir(env), "agent.sock");
 }
 
 /** `$XDG_DATA_HOME/agentd`, else `~/.local/share/agentd`. */
@@ -134,6 +143,7 @@ export interface ServeOptions {
   tokenFile?: string;
   workdir?: string;
   logLevel: string;
+  logFormat: LogFormat;
   maxProcesses: string;
   boundarySpoolBytes: string;
   gitWatchPollInterval: string;
@@ -157,7 +167,7 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
       .default(DEFAULT_HTTP_ADDR),
     new Option("--boundary-socket <path>", "unix socket boundary sends audit logs to")
       .env("CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH")
-      .default(defaultBoundarySocket()),
+      .default(defaultBoundarySocket(env)),
     new Option("--agent-socket <path>", "unix socket of the agent socket service (dRPC)")
       .env("CODER_AGENT_SOCKET_PATH")
       .default(defaultAgentSocket(env)),
@@ -172,6 +182,10 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
       "default working directory for processes, and watched by git watch for a chat with no tracked path (else the home directory)",
     ).env("AGENTD_WORKDIR"),
     new Option("--log-level <level>", `log level (${LOG_LEVELS.join(", ")})`).env("AGENTD_LOG_LEVEL").default("info"),
+    new Option("--log-format <format>", "log lines as JSON, or pretty for people; auto: pretty on a terminal")
+      .choices(LOG_FORMATS)
+      .env("AGENTD_LOG_FORMAT")
+      .default("auto"),
     new Option("--max-processes <n>", "running processes allowed at once; past it, start answers 429")
       .env("AGENTD_MAX_PROCESSES")
       .default(String(DEFAULT_MAX_PROCESSES)),
@@ -263,6 +277,7 @@ export function resolveConfig(opts: ServeOptions): Config {
     tokenFile: opts.tokenFile || undefined,
     workdir: opts.workdir ? path.resolve(opts.workdir) : undefined,
     logLevel: parseLevel(opts.logLevel, "--log-level"),
+    logFormat: opts.logFormat,
     maxProcesses: parsePositiveInt(opts.maxProcesses, "--max-processes"),
     boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
     gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),

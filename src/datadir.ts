@@ -87,3 +87,21 @@ async function mkdirs(dir: string, depth = 0): Promise<void> {
 
 /** Deepest chain of missing parents `mkdirs` creates. */
 const MAX_DIR_DEPTH = 64;
+
+/** Mode of agentd's runtime directory: its sockets are for this user only. */
+const RUNTIME_DIR_MODE = 0o700;
+
+/**
+ * Creates agentd's default runtime directory (0700) when a socket (keyed by
+ * its flag) is to live there; a path the user chose elsewhere is left to its
+ * part to check.
+ */
+export async function prepareRuntimeDir(dir: string, sockets: Record<string, string>): Promise<void> {
+  const flag = Object.keys(sockets).find((f) => path.dirname(sockets[f]!) === dir);
+  if (!flag) return;
+  try {
+    await fs.mkdir(dir, { recursive: true, mode: RUNTIME_DIR_MODE });
+  } catch (err) {
+    throw new UsageError(flag, `cannot create directory ${dir}: ${errorText(err)}`);
+  }
+}

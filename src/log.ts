@@ -1,4 +1,5 @@
-import { pino, type Logger, type LevelWithSilent } from "pino";
+import { createRequire } from "node:module";
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 import { REDACTED } from "./secrets.js";
 
 export type { Logger };
@@ -23,13 +24,41 @@ const REDACT_PATHS = [
   '*.headers["Coder-Session-Token"]',
 ];
 
+/** Values of `--log-format`: `auto` is `pretty` on a terminal and `json` otherwise. */
+export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** `auto` decided for a stream: pretty only when a person is watching it. */
+export function effectiveLogFormat(format: LogFormat, stream: { isTTY?: boolean }): "json" | "pretty" {
+  if (format !== "auto") return format;
+  return stream.isTTY ? "pretty" : "json";
+}
+
+/** pino-pretty writing to `fd` synchronously; loaded only when asked for, so JSON logging never pays for it. */
+function prettyStream(fd: number): DestinationStream {
+  const require = createRequire(import.meta.url);
+  const pretty = require("pino-pretty") as (opts: Record<string, unknown>) => DestinationStream;
+  return pretty({
+    destination: fd,
+    sync: true,
+    singleLine: true,
+    translateTime: "SYS:HH:MM:ss.l",
+    messageFormat: "{if component}{component}: {end}{msg}",
+    ignore: "pid,hostname,service,component",
+  });
+}
+
 /**
- * The root logger: JSON lines on stdout (pino's default), one child per
- * component (`log.child({ component: "boundary" })`).
+ * The root logger: JSON lines on stdout (pino's default) or, with `pretty`,
+ * one coloured line per event; one child per component
+ * (`log.child({ component: "boundary" })`). Credentials are redacted either way.
  */
-export function createLogger(level: LevelWithSilent = "info", destination?: NodeJS.WritableStream): Logger {
-  return pino(
-    { base: { service: "agentd" }, level, redact: { paths: REDACT_PATHS, censor: REDACTED } },
-    destination ?? pino.destination({ dest: 1, sync: false }),
-  );
+export function createLogger(
+  level: LevelWithSilent = "info",
+  destination?: NodeJS.WritableStream,
+  format: LogFormat = "json",
+): Logger {
+  const options = { base: { service: "agentd" }, level, redact: { paths: REDACT_PATHS, censor: REDACTED } };
+  if (!destination && effectiveLogFormat(format, process.stdout) === "pretty") return pino(options, prettyStream(1));
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { UpdateAppStatusRequest_AppStatusState as AppStatusState } from "../../gen/coder/agent/v2/agent_pb.js";
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { NOT_CONNECTED_MESSAGE, type Upstream } from "../coderd/upstream.js";
 import type { Logger } from "../log.js";
@@ -35,19 +36,19 @@ export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Lo
 
     syncStart(req) {
       unitCall(() => graph.start(req.unit));
-      log.debug({ unit: req.unit }, "unit started");
+      log.info({ unit: req.unit }, "unit started");
       return {};
     },
 
     syncWant(req) {
       unitCall(() => graph.want(req.unit, req.dependsOn));
-      log.debug({ unit: req.unit, dependsOn: req.dependsOn }, "unit dependency added");
+      log.info({ unit: req.unit, dependsOn: req.dependsOn }, "unit dependency added");
       return {};
     },
 
     syncComplete(req) {
       unitCall(() => graph.complete(req.unit));
-      log.debug({ unit: req.unit }, "unit completed");
+      log.info({ unit: req.unit }, "unit completed");
       return {};
     },
 
@@ -65,7 +66,9 @@ export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Lo
 
     async updateAppStatus(req, ctx) {
       requireConnected(upstream);
-      return upstream.client.updateAppStatus(req, { signal: ctx.signal });
+      const res = await upstream.client.updateAppStatus(req, { signal: ctx.signal });
+      log.info({ slug: req.slug, state: AppStatusState[req.state] }, "app status forwarded");
+      return res;
     },
   };
 }

@@ -138,7 +138,7 @@ export class AgentSocketServer {
     // Only a socket can be stale: any other file at the path is someone's data, never removed.
     if (!stat.isSocket()) throw new UsageError(FLAG, `${this.socketPath} exists and is not a socket`);
     if (await answers(this.socketPath)) {
-      throw new UsageError(FLAG, `socket path ${this.socketPath} is not available: another server is listening on it`);
+      throw new UsageError(FLAG, `socket path ${this.socketPath} is not available: another server is listening on it (Coder's agent? set --agent-socket or CODER_AGENT_SOCKET_PATH to another path)`);
     }
     this.log.info({ path: this.socketPath }, "removing stale agent socket file");
     await fs.rm(this.socketPath, { force: true });

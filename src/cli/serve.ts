@@ -12,7 +12,7 @@ export function serveCommand(): Command {
     const tokenOnCommandLine = hideTokenArgument();
     const config = resolveConfig(opts);
     dropSecretEnv();
-    const log = createLogger(config.logLevel);
+    const log = createLogger(config.logLevel, undefined, config.logFormat);
     if (tokenOnCommandLine) {
       log.warn("--token on the command line is visible to other local users while agentd starts; use --token-file");
     }

@@ -6,6 +6,7 @@ import { Counter, type Registry } from "prom-client";
 import type { HostPort } from "../config.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { buildInfo } from "../version.js";
 import { invalidProtobufAsInvalidArgument } from "./connect-errors.js";
 import { isPreflight, RequestGuard, type Refusal } from "./guard.js";
 import { BodyError, goJson, MAX_BODY_BYTES, writeError, writeJson } from "./json.js";
@@ -170,7 +171,8 @@ export class HttpServer {
     const checks: Record<string, boolean> = { http: this.listening };
     for (const [name, check] of this.readiness) checks[name] = safeCheck(check);
     const ready = Object.values(checks).every(Boolean);
-    writeJson(res, ready ? 200 : 503, { ready, checks });
+    const { version, commit } = buildInfo();
+    writeJson(res, ready ? 200 : 503, { ready, version, commit, checks });
   }
 
   private async serveMetrics(res: ServerResponse): Promise<void> {

@@ -26,6 +26,8 @@ export const LIST_LIMIT = 10;
  * so memory stays bounded even when nobody lists.
  */
 export const MAX_EXITED_RETAINED = 1024;
+/** Characters of a command's first line the process started/exited log lines carry (enough to tell commands apart). */
+export const LOG_COMMAND_HEAD_CHARS = 60;
 /** On close, how long a process group gets after SIGTERM before SIGKILL. */
 export const CLOSE_KILL_GRACE_MS = 1500;
 
@@ -200,7 +202,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
     this.metrics.started.inc();
     this.metrics.running.set(this.runningCount);
     if (req.timeoutMs && req.timeoutMs > 0) proc.setTimeout(req.timeoutMs);
-    this.log.debug({ id: proc.id, pid: proc.pid, chatId: scope.chatId, pty: meta.pty }, "process started");
+    const command = commandHead(req.command);
+    this.log.info({ id: proc.id, pid: proc.pid, command, chatId: scope.chatId, pty: meta.pty }, "process started");
     return { id: proc.id, started: true };
   }
 
@@ -217,6 +220,7 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
 
   private startFailed(reason: string, detail: string): ProcessError {
     this.metrics.rejected.inc({ reason });
+    this.log.warn({ reason, err: detail }, "process failed to start");
     return new ProcessError("startFailed", "Failed to start process.", detail);
   }
 
@@ -227,7 +231,9 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
       this.runningCount--;
       this.metrics.running.set(this.runningCount);
       this.metrics.exited.inc({ outcome });
-      this.log.debug({ id: proc.id, exitCode: proc.exitCode, outcome }, "process exited");
+      const durationMs = (proc.exitedAtMs ?? this.now()) - proc.startedAtMs;
+      const command = commandHead(proc.meta.command);
+      this.log.info({ id: proc.id, command, exitCode: proc.exitCode, outcome, durationMs }, "process exited");
       this.exitedCount++;
       if (this.exitedCount > (this.opts.maxExitedRetained ?? MAX_EXITED_RETAINED)) this.evictOldestExited();
       const { chatId, ancestorChatIds, requestedWorkdir } = proc.meta;
@@ -442,4 +448,12 @@ function waitFor(
     for (const s of listening) s.addEventListener("abort", onAbort, { once: true });
     unsubscribe = subscribe(() => end(true));
   });
+}
+
+/** The start of a command's first line, for log lines: `npm test …`. */
+export function commandHead(command: string): string {
+  const line = command.trimStart().split("\n", 1)[0]!;
+  return line.length > LOG_COMMAND_HEAD_CHARS || line.length < command.trim().length
+    ? `${line.slice(0, LOG_COMMAND_HEAD_CHARS)}…`
+    : line;
 }

@@ -7,9 +7,48 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const AGENTD_BIN = path.join(REPO_ROOT, "bin", "agentd");
 
-/** A fresh temporary directory, removed by the caller (or at exit). */
+const madeDirs = new Set<string>();
+function removeMadeDirs(): void {
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true });
+}
+// Each test file runs in its own process: whatever a test leaves behind, even
+// after a failed assertion, goes when that process exits, or when the runner
+// stops it (a timed-out file) or the developer presses Ctrl-C.
+process.once("exit", removeMadeDirs);
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  process.once(signal, () => {
+    removeMadeDirs();
+    process.exit(code);
+  });
+}
+
+/** A fresh temporary directory, removed by the caller or, at the latest, when the test process exits. */
 export function tempDir(prefix = "agentd-test-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.add(dir);
+  return dir;
+}
+
+let scratchSockets: NodeJS.ProcessEnv | undefined;
+
+/**
+ * Env that points every socket and the data dir at a private temporary
+ * directory and the HTTP API at a free port, so a test's `agentd serve` or
+ * CLI never binds or dials a default path or port (where a developer's
+ * `make run` may be listening).
+ */
+export function privateSocketEnv(): NodeJS.ProcessEnv {
+  if (!scratchSockets) {
+    const dir = tempDir("agentd-test-sockets-");
+    scratchSockets = {
+      CODER_AGENT_SOCKET_PATH: path.join(dir, "agent.sock"),
+      CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH: path.join(dir, "boundary.sock"),
+      XDG_RUNTIME_DIR: dir,
+      AGENTD_DATA_DIR: path.join(dir, "data"),
+      AGENTD_HTTP_ADDR: "127.0.0.1:0",
+    };
+  }
+  return scratchSockets;
 }
 
 export interface RunningAgentd {
@@ -60,7 +99,7 @@ export async function startAgentd(opts: StartOptions = {}): Promise<RunningAgent
     ...(opts.args ?? []),
   ];
   const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
-    env: { ...process.env, AGENTD_LOG_LEVEL: "debug", ...opts.env },
+    env: { ...process.env, ...privateSocketEnv(), AGENTD_LOG_LEVEL: "debug", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];
@@ -132,14 +171,20 @@ export async function startAgentd(opts: StartOptions = {}): Promise<RunningAgent
   };
 }
 
+/** `env` without the variables set to undefined, which a caller uses to unset one. */
+function withoutUnset(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
+}
+
 /** Runs `bin/agentd` to completion and returns its exit code and output. */
 export function runAgentd(
   args: string[],
+  /** `env` adds to the test process's; a variable set to undefined is removed. */
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
-      env: { ...process.env, ...opts.env },
+      env: withoutUnset({ ...process.env, ...privateSocketEnv(), ...opts.env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
