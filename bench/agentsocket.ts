@@ -14,7 +14,6 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { PingRequestSchema, SyncStatusRequestSchema } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { agentSocketClient } from "../src/agentsocket/client.js";
@@ -77,37 +76,41 @@ function capture(socketPath: string, r: Rpc): Promise<Packet[]> {
 }
 
 /**
- * The echo (run as `agentsocket.ts --echo SOCKET FILE`): a raw unix-socket
- * server that knows the request of each stream and answers it with its reply
- * once all its bytes have arrived, and nothing else. FILE holds both lists as hex.
+ * The echo, plain JavaScript run by `node` itself (no TypeScript loader), so
+ * the baseline carries nothing but a unix-socket server: it knows the request
+ * of each stream and answers it with its reply once all its bytes have
+ * arrived. ECHO_SOCKET is where it listens; ECHO_FILE holds both lists as hex.
  */
-function serveEcho(socketPath: string, file: string): void {
-  const { requests, replies } = JSON.parse(fs.readFileSync(file, "utf8")) as { requests: string[]; replies: string[] };
-  const req = requests.map((h) => Buffer.from(h, "hex"));
-  const rep = replies.map((h) => Buffer.from(h, "hex"));
-  const server = net.createServer((conn) => {
-    let stream = 1;
-    let pending = 0;
-    conn.on("data", (chunk: Buffer) => {
-      pending += chunk.length;
-      while (pending >= req[stream]!.length) {
-        pending -= req[stream]!.length;
-        conn.write(rep[stream]!);
-        stream++;
-      }
-    });
-    conn.on("error", () => conn.destroy());
+const ECHO_SOURCE = `
+import fs from "node:fs";
+import net from "node:net";
+const { requests, replies } = JSON.parse(fs.readFileSync(process.env.ECHO_FILE, "utf8"));
+const req = requests.map((h) => Buffer.from(h, "hex"));
+const rep = replies.map((h) => Buffer.from(h, "hex"));
+const server = net.createServer((conn) => {
+  let stream = 1;
+  let pending = 0;
+  conn.on("data", (chunk) => {
+    pending += chunk.length;
+    while (pending >= req[stream].length) {
+      pending -= req[stream].length;
+      conn.write(rep[stream]);
+      stream++;
+    }
   });
-  server.listen(socketPath, () => process.stdout.write("ready\n"));
-  process.on("SIGTERM", () => server.close(() => process.exit(0)));
-}
+  conn.on("error", () => conn.destroy());
+});
+server.listen(process.env.ECHO_SOCKET, () => process.stdout.write("ready\\n"));
+process.on("SIGTERM", () => server.close(() => process.exit(0)));
+`;
 
 /** Starts the echo in its own process and resolves once it listens. */
 async function startEcho(dir: string, name: string, requests: Buffer[], replies: Buffer[]): Promise<{ path: string; proc: ChildProcess }> {
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(file, JSON.stringify({ requests: requests.map((b) => b.toString("hex")), replies: replies.map((b) => b.toString("hex")) }));
   const socketPath = path.join(dir, `${name}.sock`);
-  const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), "--echo", socketPath, file], {
+  const proc = spawn(process.execPath, ["--input-type=module", "-e", ECHO_SOURCE], {
+    env: { ...process.env, ECHO_SOCKET: socketPath, ECHO_FILE: file },
     stdio: ["ignore", "pipe", "inherit"],
   });
   await once(proc.stdout!, "data");
@@ -280,5 +283,4 @@ async function report(r: Rpc, agentdPath: string, echoPath: string, requests: Bu
   }
 }
 
-if (process.argv[2] === "--echo") serveEcho(process.argv[3]!, process.argv[4]!);
-else await main();
+await main();
