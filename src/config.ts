@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { Option } from "commander";
 import type { LevelWithSilent } from "pino";
+import { DEFAULT_LOG_RING_CAPACITY } from "./boundary/log-ring.js";
 import { UsageError } from "./errors.js";
 import { LOG_LEVELS } from "./log.js";
 
@@ -19,6 +20,7 @@ export interface Config {
   logLevel: LevelWithSilent;
   maxProcesses: number;
   boundarySpoolBytes: number;
+  boundaryLogRing: number;
   gitWatchPollSeconds: number;
   maxFsWatchedRepos: number;
 }
@@ -124,6 +126,7 @@ export interface ServeOptions {
   logLevel: string;
   maxProcesses: string;
   boundarySpoolBytes: string;
+  boundaryLogRing: string;
   gitWatchPollInterval: string;
   maxFsWatchedRepos: string;
 }
@@ -156,6 +159,9 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--boundary-spool-bytes <n>", "bytes of boundary logs kept on disk while coderd cannot take them")
       .env("AGENTD_BOUNDARY_SPOOL_BYTES")
       .default(String(DEFAULT_BOUNDARY_SPOOL_BYTES)),
+    new Option("--boundary-log-ring <n>", "recent boundary logs kept in memory for the dashboard")
+      .env("AGENTD_BOUNDARY_LOG_RING")
+      .default(String(DEFAULT_LOG_RING_CAPACITY)),
     new Option("--git-watch-poll-interval <seconds>", "seconds between fallback scans of watched git repositories")
       .env("AGENTD_GIT_WATCH_POLL_INTERVAL")
       .default(String(DEFAULT_GIT_WATCH_POLL_SECONDS)),
@@ -197,6 +203,7 @@ export function resolveConfig(opts: ServeOptions): Config {
     logLevel: parseLevel(opts.logLevel, "--log-level"),
     maxProcesses: parsePositiveInt(opts.maxProcesses, "--max-processes"),
     boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
+    boundaryLogRing: parsePositiveInt(opts.boundaryLogRing, "--boundary-log-ring"),
     gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),
     maxFsWatchedRepos: parsePositiveInt(opts.maxFsWatchedRepos, "--max-fs-watched-repos"),
   };

@@ -2,6 +2,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { NOT_CONNECTED_MESSAGE, type Upstream } from "../coderd/upstream.js";
 import type { Logger } from "../log.js";
+import type { AppStatusLog } from "./app-status-log.js";
 import { UnitError, type UnitErrorKind, type UnitGraph } from "./unit-graph.js";
 
 /** The Connect code each unit failure travels with; the text stays the graph's own. */
@@ -31,9 +32,14 @@ export function requireConnected(upstream: Upstream): void {
 
 /**
  * Coder's AgentSocket service: sync units on `graph`, app status forwarded
- * unchanged to coderd through `upstream`.
+ * unchanged to coderd through `upstream` and, once accepted, kept in `statuses`.
  */
-export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Logger): ServiceImpl<typeof AgentSocket> {
+export function agentSocketService(
+  graph: UnitGraph,
+  upstream: Upstream,
+  log: Logger,
+  statuses: AppStatusLog,
+): ServiceImpl<typeof AgentSocket> {
   return {
     ping() {
       return {};
@@ -71,7 +77,9 @@ export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Lo
 
     async updateAppStatus(req, ctx) {
       requireConnected(upstream);
-      return upstream.client.updateAppStatus(req, { signal: ctx.signal });
+      const res = await upstream.client.updateAppStatus(req, { signal: ctx.signal });
+      statuses.record(req);
+      return res;
     },
   };
 }

@@ -2,10 +2,12 @@ import type { Registry } from "prom-client";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
-import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
+import { ReportBoundaryLogsRequestSchema, type ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { BoundaryStatus } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
+import { wireBytes } from "../coderd/known-encoding.js";
 import type { BoundaryFrameMessage } from "./codec.js";
 import { Forwarder, type BoundaryLogsClient, type ForwarderTiming } from "./forwarder.js";
+import { BoundaryLogRing } from "./log-ring.js";
 import { BoundaryMetrics, type SpoolStats } from "./metrics.js";
 import { MAX_CONNECTIONS, SocketServer } from "./socket-server.js";
 import { Spool, type Clock } from "./spool.js";
@@ -27,6 +29,8 @@ export interface BoundaryProxyOptions extends ForwarderTiming {
   spoolMaxBytes: number;
   maxConnections?: number;
   clock?: Clock;
+  /** Logs kept in memory for the dashboard (`--boundary-log-ring`); defaults to DEFAULT_LOG_RING_CAPACITY. */
+  logRingCapacity?: number;
 }
 
 const EMPTY_SPOOL: SpoolStats = { batches: 0, bytes: 0, oldestAgeSeconds: 0 };
@@ -39,12 +43,15 @@ const EMPTY_SPOOL: SpoolStats = { batches: 0, bytes: 0, oldestAgeSeconds: 0 };
 export class BoundaryProxy implements Part {
   readonly name = "boundary";
   readonly metrics: BoundaryMetrics;
+  /** Recent logs as received, whether or not they reached coderd. */
+  readonly logRing: BoundaryLogRing;
   private readonly server: SocketServer;
   private spool: Spool | undefined;
   private forwarder: Forwarder | undefined;
   private startError: string | undefined;
 
   constructor(private readonly opts: BoundaryProxyOptions) {
+    this.logRing = new BoundaryLogRing(opts.logRingCapacity);
     this.metrics = new BoundaryMetrics(opts.registry, () => this.spool?.stats() ?? EMPTY_SPOOL);
     this.server = new SocketServer(
       opts.socketPath,
@@ -61,6 +68,11 @@ export class BoundaryProxy implements Part {
   /** True while the socket accepts connections (the `/readyz` check). */
   ready(): boolean {
     return this.server.listening;
+  }
+
+  /** Batches, bytes and age of the durable spool (all 0 without one). */
+  spoolStats(): SpoolStats {
+    return this.spool?.stats() ?? EMPTY_SPOOL;
   }
 
   /** Why the socket is not listening, if it failed to start. */
@@ -112,8 +124,13 @@ export class BoundaryProxy implements Part {
 
   private dispatch(messages: BoundaryFrameMessage[], connection: number): void {
     const requests: ReportBoundaryLogsRequest[] = [];
+    const receivedMs = (this.opts.clock ?? Date.now)();
     for (const message of messages) {
-      if (message.kind === "logs") requests.push(message.request);
+      if (message.kind === "logs") {
+        requests.push(message.request);
+        const { request } = message;
+        this.logRing.push(wireBytes(ReportBoundaryLogsRequestSchema, request), request.logs.length, receivedMs);
+      }
       else if (message.kind === "status") this.countBoundaryDrops(message.status);
     }
     if (requests.length > 0) this.forwarder?.enqueueAll(requests, connection);

@@ -13,6 +13,8 @@ import { PathStore } from "./path-store.js";
 import { GIT_WATCH_PATH, GitWatchRoute, type KeepAlive } from "./route.js";
 import { RepoScanner } from "./scanner.js";
 import { gitWatchService } from "./service.js";
+import type { WatchOpener } from "./watch-stream.js";
+import { GitWatcher, type WatcherDeps } from "./watcher.js";
 
 /** REST endpoint that adds (POST) or lists (GET) the paths of the calling chat. */
 export const GIT_PATHS_PATH = "/api/v0/git/paths";
@@ -47,6 +49,7 @@ export class GitWatch implements Part {
   readonly metrics: GitWatchMetrics;
   private readonly fsHub: FsWatchHub;
   private readonly route: GitWatchRoute;
+  private readonly deps: WatcherDeps;
 
   constructor(opts: GitWatchOptions) {
     const log = opts.log;
@@ -63,14 +66,14 @@ export class GitWatch implements Part {
       log,
       metrics: this.metrics,
     });
-    const deps = {
+    const deps = (this.deps = {
       pathStore: this.pathStore,
       scanner: new RepoScanner(git, log),
       fsHub: this.fsHub,
       metrics: this.metrics,
       log,
       pollIntervalMs: opts.pollIntervalMs,
-    };
+    });
     this.route = new GitWatchRoute(deps, this.metrics, log, opts.keepAlive);
   }
 
@@ -79,7 +82,7 @@ export class GitWatch implements Part {
     http.upgrade(GIT_WATCH_PATH, this.route.handleUpgrade);
     http.route("POST", GIT_PATHS_PATH, (req, res) => this.postPaths(req, res));
     http.route("GET", GIT_PATHS_PATH, (req, res) => this.getPaths(req, res));
-    http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore)));
+    http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore, (ids) => this.opener(ids))));
   }
 
   /**
@@ -92,6 +95,14 @@ export class GitWatch implements Part {
     const ids = [e.chatId, ...e.ancestorChatIds];
     if (e.workdir) this.pathStore.addPaths(ids, [e.workdir]);
     else this.pathStore.notify(ids);
+  }
+
+  /** Opens one watcher per chat, as the WebSocket route does per connection. */
+  private opener(chatIds: string[]): WatchOpener {
+    return (send) => {
+      const watchers = chatIds.map((id) => new GitWatcher(id, this.deps, (msg) => send(id, msg)));
+      return () => watchers.forEach((w) => w.close());
+    };
   }
 
   async start(): Promise<void> {
