@@ -33,6 +33,7 @@ check-gen: gen
 
 typecheck: install
 	$(BIN)/tsc -p tsconfig.json --noEmit
+	$(BIN)/tsc -p web/tsconfig.json --noEmit
 
 lint: install
 	$(BIN)/buf lint
@@ -40,6 +41,7 @@ lint: install
 
 build: install
 	$(BIN)/tsc -p tsconfig.build.json
+	node scripts/build-web.mjs
 
 test: check-gen typecheck lint build test-only
 
