@@ -1,4 +1,5 @@
 import type { BoundaryLogEntry } from "../gen/agentd/boundary/v1/boundary_pb.js";
+import { formatClock } from "./format.js";
 
 /** Rows kept in the page (the server's default ring size): older rows leave, counts stay. */
 export const MAX_ROWS_KEPT = 10_000;
@@ -10,7 +11,8 @@ export const OTHER_HOSTS = "(other hosts)";
 /** One decision as the feed shows it. */
 export interface Row {
   seq: number;
-  timeMs: number;
+  /** Formatted once, when the row arrives. */
+  time: string;
   allowed: boolean;
   method: string;
   url: string;
@@ -26,13 +28,15 @@ export interface HostCount {
   denied: number;
 }
 
-/** The host of a URL, or the URL itself when it does not parse. */
+/** The host (and port) of a URL: what follows the scheme up to the path; the URL itself without a scheme. */
 function hostOf(url: string): string {
-  try {
-    return new URL(url).host || url;
-  } catch {
-    return url;
-  }
+  const scheme = url.indexOf("://");
+  if (scheme < 0) return url;
+  const start = scheme + 3;
+  let end = start;
+  while (end < url.length && !"/?#".includes(url[end]!)) end++;
+  const authority = url.slice(start, end);
+  return authority.slice(authority.lastIndexOf("@") + 1).toLowerCase() || url;
 }
 
 /**
@@ -54,7 +58,7 @@ export class BoundaryStore {
       const host = hostOf(log.url);
       this.rows.push({
         seq: this.seq++,
-        timeMs: Number(log.timeUnixMs || log.receivedUnixMs),
+        time: formatClock(Number(log.timeUnixMs || log.receivedUnixMs)),
         allowed: log.allowed,
         method: log.method,
         url: log.url,

@@ -1,5 +1,4 @@
 import type { Row } from "./boundary-store.js";
-import { formatTime } from "./format.js";
 
 /** The newest decisions that pass the filters; only these rows are in the DOM. */
 export function BoundaryTable({ rows, matching, kept }: { rows: Row[]; matching: number; kept: number }) {
@@ -10,6 +9,14 @@ export function BoundaryTable({ rows, matching, kept }: { rows: Row[]; matching:
       </p>
       <div class="table-wrap">
         <table class="boundary-table">
+          <colgroup>
+            <col class="c-time" />
+            <col class="c-decision" />
+            <col class="c-method" />
+            <col />
+            <col class="c-rule" />
+            <col class="c-process" />
+          </colgroup>
           <thead>
             <tr>
               <th scope="col">Time</th>
@@ -23,13 +30,15 @@ export function BoundaryTable({ rows, matching, kept }: { rows: Row[]; matching:
           <tbody>
             {rows.map((r) => (
               <tr key={r.seq}>
-                <td>{formatTime(r.timeMs)}</td>
+                <td>{r.time}</td>
                 <td>
                   <span class={`badge ${r.allowed ? "ok" : "failed"}`}>{r.allowed ? "allowed" : "denied"}</span>
                 </td>
                 <td>{r.method}</td>
-                <td class="url">{r.url}</td>
-                <td>{r.rule || "—"}</td>
+                <td class="url" title={r.url}>
+                  {r.url}
+                </td>
+                <td title={r.rule}>{r.rule || "—"}</td>
                 <td>{r.process || "—"}</td>
               </tr>
             ))}

@@ -7,7 +7,12 @@ import { Empty, ErrorBox } from "./states.js";
 import { useAuth } from "./use-auth.js";
 
 /** Rows rendered at most: the feed shows the newest; counts cover every row. */
-export const MAX_ROWS_RENDERED = 200;
+export const MAX_ROWS_RENDERED = 50;
+/**
+ * Shortest time between two renders of the feed: four a second is as fast as
+ * a person reads, and leaves the main thread free for input under heavy load.
+ */
+export const RENDER_INTERVAL_MS = 250;
 /** Hosts listed in the counts table. */
 const HOSTS_SHOWN = 25;
 /** Wait before reopening a log stream that failed. */
@@ -17,8 +22,8 @@ type Decision = "all" | "allowed" | "denied";
 
 /**
  * Boundary: the live feed of audit decisions from agentd's ring. Messages
- * arrive coalesced (several hundred logs each under load) and the view
- * renders at most once per animation frame, MAX_ROWS_RENDERED rows.
+ * arrive coalesced (several hundred logs each under load); the view renders
+ * at most every RENDER_INTERVAL_MS, in an animation frame, MAX_ROWS_RENDERED rows.
  */
 export function BoundaryView() {
   const store = useRef(new BoundaryStore());
@@ -35,13 +40,20 @@ export function BoundaryView() {
   useEffect(() => {
     const abort = new AbortController();
     let frame = 0;
+    let timer: number | undefined;
+    let lastDraw = 0;
     let retry: number | undefined;
     const draw = () => {
-      if (frame || pausedRef.current) return;
-      frame = requestAnimationFrame(() => {
-        frame = 0;
-        setFrame((f) => f + 1);
-      });
+      if (frame || timer !== undefined || pausedRef.current) return;
+      const wait = Math.max(0, lastDraw + RENDER_INTERVAL_MS - performance.now());
+      timer = window.setTimeout(() => {
+        timer = undefined;
+        frame = requestAnimationFrame(() => {
+          frame = 0;
+          lastDraw = performance.now();
+          setFrame((f) => f + 1);
+        });
+      }, wait);
     };
     const open = async () => {
       store.current = new BoundaryStore();
@@ -64,6 +76,7 @@ export function BoundaryView() {
     return () => {
       abort.abort();
       cancelAnimationFrame(frame);
+      window.clearTimeout(timer);
       window.clearTimeout(retry);
     };
   }, [epoch]);

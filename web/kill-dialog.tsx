@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Signal, type PreviewKillResponse } from "../gen/agentd/process/v1/process_pb.js";
 import { errorMessage, processes } from "./client.js";
+import { formatTime } from "./format.js";
 
 /**
  * Kill several processes: the server previews the exact list and issues a
@@ -52,7 +53,7 @@ export function KillDialog({ ids, onClose }: { ids: string[]; onClose: () => voi
                 </li>
               ))}
             </ul>
-            <p class="sub">This confirmation expires at {new Date(Number(preview.expiresAtUnixMs)).toLocaleTimeString()}.</p>
+            <p class="sub">This confirmation expires at {formatTime(Number(preview.expiresAtUnixMs))}.</p>
           </>
         )}
         {error && (

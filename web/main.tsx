@@ -1,4 +1,7 @@
 import { render } from "preact";
 import { App } from "./app.js";
 
-render(<App />, document.getElementById("app")!);
+const root = document.getElementById("app")!;
+// Replace the static "Loading…" placeholder instead of rendering beside it.
+root.textContent = "";
+render(<App />, root);
