@@ -78,10 +78,7 @@ export class BoundaryLogRing {
     return Math.max(0, this.total - Math.min(n, this.capacity));
   }
 
-  /**
-   * Decodes the retained logs from `cursor` on (whole batches: a read may
-   * start a little before the cursor when it falls inside a batch).
-   */
+  /** Decodes the retained logs from `cursor` on. */
   read(cursor: number): RingRead {
     const logs: BoundaryLogEntry[] = [];
     const oldest = this.head < this.batches.length ? this.batches[this.head]!.first : this.total;
@@ -89,7 +86,7 @@ export class BoundaryLogRing {
     for (let i = this.head; i < this.batches.length; i++) {
       const batch = this.batches[i]!;
       if (batch.first + batch.count <= cursor) continue;
-      decodeBatch(batch, logs);
+      decodeBatch(batch, Math.max(0, cursor - batch.first), logs);
     }
     return { logs, skipped, cursor: this.total };
   }
@@ -101,14 +98,15 @@ export class BoundaryLogRing {
   }
 }
 
-function decodeBatch(batch: Batch, out: BoundaryLogEntry[]): void {
+/** Appends the batch's logs to `out`, leaving out its first `from`. */
+function decodeBatch(batch: Batch, from: number, out: BoundaryLogEntry[]): void {
   let req;
   try {
     req = fromBinary(ReportBoundaryLogsRequestSchema, batch.bytes);
   } catch {
     return;
   }
-  for (const log of req.logs) {
+  for (const log of req.logs.slice(from)) {
     const http = log.resource.case === "httpRequest" ? log.resource.value : undefined;
     out.push(
       create(BoundaryLogEntrySchema, {
