@@ -79,6 +79,50 @@ describe("the dashboard in headless chromium", () => {
     assert.deepEqual(errors, []);
   });
 
+  it("shows a long output's head and tail with a marker counting what was omitted", async () => {
+    const started = await client().start({ command: "seq 1 100000", background: true });
+    await waitUntil(async () => (await client().list({})).processes.some((p) => p.id === started.id && !p.running));
+    await page.goto(`${agentd.url}/#/processes`);
+    await page.locator(`tr[data-id="${started.id}"]`).getByRole("button", { name: "Output" }).click();
+    const output = page.locator(".output pre");
+    await output.locator(".truncation").getByText(/omitted \(head\/tail\)/).waitFor();
+    const text = await output.innerText();
+    assert.match(text, /^1\n2\n3\n/);
+    assert.match(text, /\n100000\n?$/);
+    await page.getByText("Exited with code 0.").waitFor();
+    await shot("processes-truncated");
+  });
+
+  it("asks for the API token once on 401 and then sends it with every call", async () => {
+    const token = `t-${randomUUID()}`;
+    const authed = await browser.newPage();
+    const seen: (string | undefined)[] = [];
+    try {
+      // Stands in for the security guard: status calls without the token get Connect's 401.
+      await authed.route("**/agentd.status.v1.StatusService/GetStatus", async (route) => {
+        const header = route.request().headers().authorization;
+        seen.push(header);
+        if (header === `Bearer ${token}`) return route.continue();
+        await route.fulfill({
+          status: 401,
+          contentType: "application/json",
+          body: JSON.stringify({ code: "unauthenticated", message: "missing or wrong token" }),
+        });
+      });
+      await authed.goto(`${agentd.url}/#/link`);
+      const dialog = authed.getByRole("dialog", { name: "Token required" });
+      await dialog.waitFor();
+      await dialog.getByLabel("Token").fill(token);
+      await dialog.getByRole("button", { name: "Use token" }).click();
+      await authed.getByText("embedded (no coderd configured)").waitFor();
+      assert.equal(await authed.getByRole("dialog").count(), 0);
+      assert.equal(await authed.evaluate("sessionStorage.getItem('agentd.token')"), token);
+      assert.equal(seen.at(-1), `Bearer ${token}`);
+    } finally {
+      await authed.close();
+    }
+  });
+
   it("shows a watched repository's diff, and an edit without a reload", async () => {
     const root = initRepo(path.join(freshDir(), "app"));
     const chat = randomUUID();
