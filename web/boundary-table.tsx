@@ -38,7 +38,9 @@ export function BoundaryTable({ rows, matching, kept }: { rows: Row[]; matching:
                 <td class="url" title={r.url}>
                   {r.url}
                 </td>
-                <td title={r.rule}>{r.rule || "—"}</td>
+                <td class="rule" title={r.rule}>
+                  {r.rule || "—"}
+                </td>
                 <td>{r.process || "—"}</td>
               </tr>
             ))}
