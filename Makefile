@@ -37,6 +37,7 @@ check-gen: gen
 
 typecheck: install
 	$(BIN)/tsc -p tsconfig.json --noEmit
+	$(BIN)/tsc -p web/tsconfig.json --noEmit
 
 lint: install
 	$(BIN)/buf lint
@@ -45,6 +46,7 @@ lint: install
 build: install
 	$(BIN)/tsc -p tsconfig.build.json
 	node scripts/build-info.mjs
+	node scripts/build-web.mjs
 
 test: check-gen typecheck lint build test-only
 

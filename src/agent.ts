@@ -2,6 +2,11 @@ import os from "node:os";
 import type { Registry } from "prom-client";
 import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { AgentSocketPart } from "./agentsocket/agent-socket.js";
+import { BoundaryLogService } from "../gen/agentd/boundary/v1/boundary_pb.js";
+import { StatusService } from "../gen/agentd/status/v1/status_pb.js";
+import { TaskService } from "../gen/agentd/tasks/v1/tasks_pb.js";
+import { taskService } from "./agentsocket/task-service.js";
+import { boundaryLogService } from "./boundary/log-service.js";
 import { BoundaryProxy } from "./boundary/proxy.js";
 import { CoderdUpstream } from "./coderd/coderd-upstream.js";
 import { EmbeddedUpstream } from "./coderd/embedded.js";
@@ -17,6 +22,9 @@ import { GitWatch } from "./gitwatch/gitwatch.js";
 import { RequestGuard } from "./http/guard.js";
 import { HttpServer } from "./http/server.js";
 import type { Logger } from "./log.js";
+import { registerDashboard } from "./dashboard/static-assets.js";
+import { statusService } from "./dashboard/status-service.js";
+import { packageVersion } from "./dashboard/version.js";
 import { createRegistry } from "./metrics.js";
 import type { Part } from "./part.js";
 import { ProcessService } from "../gen/agentd/process/v1/process_pb.js";
@@ -79,6 +87,7 @@ export class Agent {
       socketPath: config.boundarySocket,
       dataDir: config.dataDir,
       spoolMaxBytes: config.boundarySpoolBytes,
+      logRingCapacity: config.boundaryLogRing,
       registry: this.registry,
       log: log.child({ component: "boundary" }),
       client: this.upstream.client,
@@ -123,6 +132,23 @@ export class Agent {
     // hold the HTTP server open at shutdown: they end when it drains.
     this.http.onDrain(() => this.gitwatch.closeConnections());
     this.http.onDrain(() => this.processes.releaseWaiters());
+    // The dashboard: its page, and the read-only services it alone needs.
+    registerDashboard(this.http, log.child({ component: "dashboard" }));
+    this.http.connect((router) => {
+      router.service(BoundaryLogService, boundaryLogService(boundary.logRing));
+      router.service(TaskService, taskService(agentSocket.graph, agentSocket.appStatuses));
+      router.service(
+        StatusService,
+        statusService({
+          version: packageVersion(),
+          coderUrl: config.coderUrl,
+          coderdConnected: () => this.upstream.isConnected() && config.coderUrl !== undefined,
+          spoolStats: () => boundary.spoolStats(),
+          readiness: () => this.http.readinessChecks(),
+          startedAtMs: Date.now(),
+        }),
+      );
+    });
   }
 
   async start(): Promise<void> {

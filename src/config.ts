@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { Option } from "commander";
 import type { LevelWithSilent } from "pino";
+import { DEFAULT_LOG_RING_CAPACITY } from "./boundary/log-ring.js";
 import { UsageError } from "./errors.js";
 import { isLoopbackName } from "./http/guard.js";
 import { HTTP_TOKEN_FILE_ENV, HTTP_TOKEN_FILE_FLAG, readHttpTokenFile } from "./http/token-file.js";
@@ -22,6 +23,7 @@ export interface Config {
   logFormat: LogFormat;
   maxProcesses: number;
   boundarySpoolBytes: number;
+  boundaryLogRing: number;
   gitWatchPollSeconds: number;
   maxFsWatchedRepos: number;
   /** Host names accepted besides loopback (`--allowed-host`). */
@@ -146,6 +148,7 @@ export interface ServeOptions {
   logFormat: LogFormat;
   maxProcesses: string;
   boundarySpoolBytes: string;
+  boundaryLogRing: string;
   gitWatchPollInterval: string;
   maxFsWatchedRepos: string;
   allowedHost: string[];
@@ -192,6 +195,9 @@ export function serveOptions(env: NodeJS.ProcessEnv = process.env): Option[] {
     new Option("--boundary-spool-bytes <n>", "bytes of boundary logs kept on disk while coderd cannot take them")
       .env("AGENTD_BOUNDARY_SPOOL_BYTES")
       .default(String(DEFAULT_BOUNDARY_SPOOL_BYTES)),
+    new Option("--boundary-log-ring <n>", "recent boundary logs kept in memory for the dashboard")
+      .env("AGENTD_BOUNDARY_LOG_RING")
+      .default(String(DEFAULT_LOG_RING_CAPACITY)),
     new Option("--git-watch-poll-interval <seconds>", "seconds between fingerprint checks of watched git repositories (a rescan follows only a change)")
       .env("AGENTD_GIT_WATCH_POLL_INTERVAL")
       .default(String(DEFAULT_GIT_WATCH_POLL_SECONDS)),
@@ -280,6 +286,7 @@ export function resolveConfig(opts: ServeOptions): Config {
     logFormat: opts.logFormat,
     maxProcesses: parsePositiveInt(opts.maxProcesses, "--max-processes"),
     boundarySpoolBytes: parsePositiveInt(opts.boundarySpoolBytes, "--boundary-spool-bytes"),
+    boundaryLogRing: parsePositiveInt(opts.boundaryLogRing, "--boundary-log-ring"),
     gitWatchPollSeconds: parsePositiveInt(opts.gitWatchPollInterval, "--git-watch-poll-interval"),
     maxFsWatchedRepos: parsePositiveInt(opts.maxFsWatchedRepos, "--max-fs-watched-repos"),
     allowedHosts: (opts.allowedHost ?? []).map(parseAllowedHost),

@@ -7,6 +7,7 @@ import { DrpcServer } from "../drpc/server.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
 import { SocketWatch } from "../socket-watch.js";
+import { AppStatusLog } from "./app-status-log.js";
 import { agentSocketService } from "./service.js";
 import { AGENT_SOCKET_FLAG, AgentSocketServer } from "./socket-server.js";
 import { subAgentProxy } from "./subagent-proxy.js";
@@ -20,12 +21,14 @@ import { UnitGraph } from "./unit-graph.js";
 export class AgentSocketPart implements Part {
   readonly name = "agent-socket";
   readonly graph = new UnitGraph();
+  /** App statuses forwarded to coderd, for the dashboard. */
+  readonly appStatuses = new AppStatusLog();
   readonly service: ServiceImpl<typeof AgentSocket>;
   private readonly server: AgentSocketServer;
   private readonly watch: SocketWatch;
 
   constructor(socketPath: string, upstream: Upstream, log: Logger, registry: Registry) {
-    this.service = agentSocketService(this.graph, upstream, log);
+    this.service = agentSocketService(this.graph, upstream, log, this.appStatuses);
     const drpc = new DrpcServer({ log });
     drpc.register(AgentSocket, this.service);
     drpc.register(AgentService, subAgentProxy(upstream));

@@ -3,6 +3,7 @@ import { UpdateAppStatusRequest_AppStatusState as AppStatusState } from "../../g
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { NOT_CONNECTED_MESSAGE, type Upstream } from "../coderd/upstream.js";
 import type { Logger } from "../log.js";
+import type { AppStatusLog } from "./app-status-log.js";
 import { UnitError, type UnitGraph } from "./unit-graph.js";
 
 /**
@@ -26,9 +27,14 @@ export function requireConnected(upstream: Upstream): void {
 
 /**
  * Coder's AgentSocket service: sync units on `graph`, app status forwarded
- * unchanged to coderd through `upstream`.
+ * unchanged to coderd through `upstream` and, once accepted, kept in `statuses`.
  */
-export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Logger): ServiceImpl<typeof AgentSocket> {
+export function agentSocketService(
+  graph: UnitGraph,
+  upstream: Upstream,
+  log: Logger,
+  statuses: AppStatusLog,
+): ServiceImpl<typeof AgentSocket> {
   return {
     ping() {
       return {};
@@ -68,6 +74,7 @@ export function agentSocketService(graph: UnitGraph, upstream: Upstream, log: Lo
       requireConnected(upstream);
       const res = await upstream.client.updateAppStatus(req, { signal: ctx.signal });
       log.info({ slug: req.slug, state: AppStatusState[req.state] }, "app status forwarded");
+      statuses.record(req);
       return res;
     },
   };

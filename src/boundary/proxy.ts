@@ -3,10 +3,12 @@ import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
 import { SocketWatch } from "../socket-watch.js";
-import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
+import { ReportBoundaryLogsRequestSchema, type ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { BoundaryStatus } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
+import { wireBytes } from "../coderd/known-encoding.js";
 import type { BoundaryFrameMessage } from "./codec.js";
 import { Forwarder, type BoundaryLogsClient, type ForwarderTiming } from "./forwarder.js";
+import { BoundaryLogRing } from "./log-ring.js";
 import { BoundaryMetrics, type SpoolStats } from "./metrics.js";
 import { BOUNDARY_SOCKET_FLAG, MAX_CONNECTIONS, SocketServer } from "./socket-server.js";
 import { Spool, type Clock } from "./spool.js";
@@ -30,6 +32,8 @@ export interface BoundaryProxyOptions extends ForwarderTiming {
   /** How long a connection must be idle before a newcomer at the cap may take its slot. */
   idleEvictionMs?: number;
   clock?: Clock;
+  /** Logs kept in memory for the dashboard (`--boundary-log-ring`); defaults to DEFAULT_LOG_RING_CAPACITY. */
+  logRingCapacity?: number;
 }
 
 const EMPTY_SPOOL: SpoolStats = { batches: 0, bytes: 0, oldestAgeSeconds: 0 };
@@ -42,6 +46,8 @@ const EMPTY_SPOOL: SpoolStats = { batches: 0, bytes: 0, oldestAgeSeconds: 0 };
 export class BoundaryProxy implements Part {
   readonly name = "boundary";
   readonly metrics: BoundaryMetrics;
+  /** Recent logs as received, whether or not they reached coderd. */
+  readonly logRing: BoundaryLogRing;
   private readonly server: SocketServer;
   private readonly watch: SocketWatch;
   private spool: Spool | undefined;
@@ -49,6 +55,7 @@ export class BoundaryProxy implements Part {
   private startError: string | undefined;
 
   constructor(private readonly opts: BoundaryProxyOptions) {
+    this.logRing = new BoundaryLogRing(opts.logRingCapacity);
     this.metrics = new BoundaryMetrics(opts.registry, () => this.spool?.stats() ?? EMPTY_SPOOL);
     this.server = new SocketServer(
       opts.socketPath,
@@ -68,6 +75,11 @@ export class BoundaryProxy implements Part {
   /** True while the socket accepts connections and its file is still ours (the `/readyz` check). */
   ready(): boolean {
     return this.server.listening && this.watch.intact;
+  }
+
+  /** Batches, bytes and age of the durable spool (all 0 without one). */
+  spoolStats(): SpoolStats {
+    return this.spool?.stats() ?? EMPTY_SPOOL;
   }
 
   /** Why the socket is not listening, if it failed to start. */
@@ -126,10 +138,13 @@ export class BoundaryProxy implements Part {
 
   private dispatch(messages: BoundaryFrameMessage[], connection: number): void {
     const requests: ReportBoundaryLogsRequest[] = [];
+    const receivedMs = (this.opts.clock ?? Date.now)();
     for (const message of messages) {
-      // Every received batch passes here. Its raw request bytes (those boundary
-      // sent, never encoded again) are wireBytes(ReportBoundaryLogsRequestSchema, message.request).
-      if (message.kind === "logs") requests.push(message.request);
+      if (message.kind === "logs") {
+        requests.push(message.request);
+        const { request } = message;
+        this.logRing.push(wireBytes(ReportBoundaryLogsRequestSchema, request), request.logs.length, receivedMs);
+      }
       else if (message.kind === "status") this.countBoundaryDrops(message.status);
     }
     if (requests.length > 0) this.forwarder?.enqueueAll(requests, connection);

@@ -10,10 +10,13 @@ import { FsWatchHub } from "./fs-watch.js";
 import { GitRunner } from "./git.js";
 import { GitWatchMetrics } from "./metrics.js";
 import { PathStore } from "./path-store.js";
+import type { GitServerMessage } from "./messages.js";
 import { GIT_WATCH_PATH, GitWatchRoute, type KeepAlive } from "./route.js";
 import { ScanHub } from "./scan-hub.js";
 import { RepoScanner } from "./scanner.js";
 import { gitWatchService } from "./service.js";
+import type { WatchOpener } from "./watch-stream.js";
+import { GitWatcher, type WatcherDeps } from "./watcher.js";
 
 /** REST endpoint that adds (POST) or lists (GET) the paths of the calling chat. */
 export const GIT_PATHS_PATH = "/api/v0/git/paths";
@@ -51,6 +54,7 @@ export class GitWatch implements Part {
   private readonly fsHub: FsWatchHub;
   private readonly hub: ScanHub;
   private readonly route: GitWatchRoute;
+  private readonly deps: WatcherDeps;
 
   constructor(opts: GitWatchOptions) {
     const log = opts.log;
@@ -75,8 +79,8 @@ export class GitWatch implements Part {
       log,
       pollIntervalMs: opts.pollIntervalMs,
     });
-    const deps = { pathStore: this.pathStore, hub: this.hub, log, workdir: opts.workdir };
-    this.route = new GitWatchRoute(deps, this.metrics, log, opts.keepAlive);
+    this.deps = { pathStore: this.pathStore, hub: this.hub, log, workdir: opts.workdir };
+    this.route = new GitWatchRoute(this.deps, this.metrics, log, opts.keepAlive);
   }
 
   /** Mounts the WebSocket, the REST endpoint and the Connect service. */
@@ -84,7 +88,7 @@ export class GitWatch implements Part {
     http.upgrade(GIT_WATCH_PATH, this.route.handleUpgrade);
     http.route("POST", GIT_PATHS_PATH, (req, res) => this.postPaths(req, res));
     http.route("GET", GIT_PATHS_PATH, (req, res) => this.getPaths(req, res));
-    http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore)));
+    http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore, (ids) => this.opener(ids))));
   }
 
   /**
@@ -97,6 +101,16 @@ export class GitWatch implements Part {
     const ids = [e.chatId, ...e.ancestorChatIds];
     if (e.workdir) this.pathStore.addPaths(ids, [e.workdir]);
     else this.pathStore.notify(ids);
+  }
+
+  /** Opens one watcher per chat, as the WebSocket route does per connection. */
+  private opener(chatIds: string[]): WatchOpener {
+    return (send) => {
+      const watchers = chatIds.map(
+        (id) => new GitWatcher(id, this.deps, (body) => send(id, JSON.parse(body.toString("utf8")) as GitServerMessage)),
+      );
+      return () => watchers.forEach((w) => w.close());
+    };
   }
 
   async start(): Promise<void> {

@@ -90,6 +90,11 @@ export class PathStore {
     }
   }
 
+  /** Every chat with tracked paths, sorted. */
+  chatIds(): string[] {
+    return [...this.chats.keys()].sort();
+  }
+
   /** The chat's paths, deduplicated and sorted. */
   getPaths(id: string): string[] {
     return [...(this.chats.get(id) ?? [])].sort();

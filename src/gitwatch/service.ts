@@ -1,13 +1,19 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import type { GitWatchService } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
+import { create } from "@bufbuild/protobuf";
+import { WatchResponseSchema, type GitWatchService, type WatchResponse } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
 import { ancestorIds, canonicalUuid } from "../http/chat.js";
 import type { PathStore } from "./path-store.js";
+import { watchStream, type WatchOpener } from "./watch-stream.js";
 
 /**
  * `agentd.gitwatch.v1.GitWatchService`: feeds the path store for tools that
- * edit files without going through the process API, and reads it back.
+ * edit files without going through the process API, and reads it back;
+ * `Watch` streams what the git watch WebSocket sends, for one chat or all.
  */
-export function gitWatchService(pathStore: PathStore): ServiceImpl<typeof GitWatchService> {
+export function gitWatchService(
+  pathStore: PathStore,
+  openWatch: (chatIds: string[]) => WatchOpener,
+): ServiceImpl<typeof GitWatchService> {
   return {
     addPaths(req) {
       const chatId = requireChatId(req.chatId);
@@ -16,6 +22,26 @@ export function gitWatchService(pathStore: PathStore): ServiceImpl<typeof GitWat
     },
     getPaths(req) {
       return { paths: pathStore.getPaths(requireChatId(req.chatId)) };
+    },
+    listChats() {
+      return { chatIds: pathStore.chatIds() };
+    },
+    async *watch(req, ctx): AsyncGenerator<WatchResponse> {
+      const chatIds = req.chatId === "" ? pathStore.chatIds() : [requireChatId(req.chatId)];
+      for await (const { chatId, msg } of watchStream(openWatch(chatIds), ctx.signal)) {
+        yield create(WatchResponseSchema, {
+          scannedAt: msg.scanned_at ?? "",
+          error: msg.message ?? "",
+          repositories: (msg.repositories ?? []).map((r) => ({
+            repoRoot: r.repo_root,
+            branch: r.branch,
+            remoteOrigin: r.remote_origin ?? "",
+            unifiedDiff: r.unified_diff ?? "",
+            removed: r.removed ?? false,
+            chatId,
+          })),
+        });
+      }
     },
   };
 }

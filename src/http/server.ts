@@ -167,9 +167,15 @@ export class HttpServer {
     clearTimeout(timer);
   }
 
-  private serveReady(res: ServerResponse): void {
+  /** Every readiness condition `/readyz` requires, evaluated now. */
+  readinessChecks(): Record<string, boolean> {
     const checks: Record<string, boolean> = { http: this.listening };
     for (const [name, check] of this.readiness) checks[name] = safeCheck(check);
+    return checks;
+  }
+
+  private serveReady(res: ServerResponse): void {
+    const checks = this.readinessChecks();
     const ready = Object.values(checks).every(Boolean);
     const { version, commit } = buildInfo();
     writeJson(res, ready ? 200 : 503, { ready, version, commit, checks });

@@ -1,9 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import {
+  ConfirmKillResponseSchema,
   FollowResponseSchema,
   ListResponseSchema,
   OutputResponseSchema,
+  PreviewKillResponseSchema,
   ProcessInfoSchema,
   ProcessService,
   Signal,
@@ -11,9 +13,12 @@ import {
   StartResponseSchema,
   TruncationSchema,
   type FollowResponse,
+  type ProcessInfo,
 } from "../../gen/agentd/process/v1/process_pb.js";
 import { ancestorIds, canonicalUuid, chatScope, type ChatScope } from "../http/chat.js";
 import { goQuote, ProcessError } from "./errors.js";
+import { KillPreviews, type ConfirmRefusal } from "./kill-preview.js";
+import type { ManagedProcess } from "./managed-process.js";
 import { processInfo, type ProcessManager, type SignalName } from "./manager.js";
 
 const SIGNAL_NAMES: Partial<Record<Signal, SignalName>> = {
@@ -33,6 +38,49 @@ function scopeOf(chatId: string, ancestorChatIds: string[], ctx: HandlerContext)
   return chatScope(Object.fromEntries(ctx.requestHeader.entries()));
 }
 
+/** Most processes one kill preview may name (the dashboard selects from a list of at most 10). */
+export const MAX_KILL_IDS = 100;
+
+/** What a refused confirmation says: the token cannot be used, preview again. */
+const REFUSAL_TEXT: Record<ConfirmRefusal, string> = {
+  unknown: "Kill token is unknown or was already used. Preview the kill again.",
+  expired: "Kill token has expired. Preview the kill again.",
+  mismatch: "Kill token was issued for other processes or another signal. Preview the kill again.",
+};
+
+/** The signal a request names, or InvalidArgument. */
+function signalName(signal: Signal): SignalName {
+  if (signal === Signal.UNSPECIFIED) throw new ConnectError("Signal is required.", Code.InvalidArgument);
+  const name = SIGNAL_NAMES[signal];
+  if (!name) throw new ConnectError(`Unsupported signal ${signal}. Use SIGNAL_KILL or SIGNAL_TERMINATE.`, Code.InvalidArgument);
+  return name;
+}
+
+/** The ids of a kill request, deduplicated, or InvalidArgument. */
+function killIds(ids: string[]): string[] {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) throw new ConnectError("At least one process id is required.", Code.InvalidArgument);
+  if (unique.length > MAX_KILL_IDS) {
+    throw new ConnectError(`At most ${MAX_KILL_IDS} processes can be killed at once.`, Code.InvalidArgument);
+  }
+  return unique;
+}
+
+function toProcessInfo(p: ManagedProcess): ProcessInfo {
+  const r = processInfo(p);
+  return create(ProcessInfoSchema, {
+    id: r.id,
+    command: r.command,
+    workdir: r.workdir ?? "",
+    background: r.background,
+    running: r.running,
+    exitCode: r.exit_code,
+    startedAtUnix: BigInt(r.started_at_unix),
+    exitedAtUnix: r.exited_at_unix === undefined ? undefined : BigInt(r.exited_at_unix),
+    pty: p.meta.pty,
+  });
+}
+
 /** Runs `fn`, turning a ProcessError into the ConnectError of the same kind. */
 async function connectErrors<T>(fn: () => Promise<T> | T): Promise<T> {
   try {
@@ -49,7 +97,10 @@ async function connectErrors<T>(fn: () => Promise<T> | T): Promise<T> {
  * ProcessService over the same manager the JSON routes use: one set of
  * rules (chat scope, limits, tokens, bounded output) for both transports.
  */
-export function processService(manager: ProcessManager): ServiceImpl<typeof ProcessService> {
+export function processService(
+  manager: ProcessManager,
+  previews = new KillPreviews(),
+): ServiceImpl<typeof ProcessService> {
   return {
     start: (req, ctx) =>
       connectErrors(async () => {
@@ -72,22 +123,7 @@ export function processService(manager: ProcessManager): ServiceImpl<typeof Proc
     list: (req, ctx) =>
       connectErrors(() => {
         const procs = manager.list(scopeOf(req.chatId, [], ctx));
-        return create(ListResponseSchema, {
-          processes: procs.map((p) => {
-            const r = processInfo(p);
-            return create(ProcessInfoSchema, {
-              id: r.id,
-              command: r.command,
-              workdir: r.workdir ?? "",
-              background: r.background,
-              running: r.running,
-              exitCode: r.exit_code,
-              startedAtUnix: BigInt(r.started_at_unix),
-              exitedAtUnix: r.exited_at_unix === undefined ? undefined : BigInt(r.exited_at_unix),
-              pty: p.meta.pty,
-            });
-          }),
-        });
+        return create(ListResponseSchema, { processes: procs.map(toProcessInfo) });
       }),
 
     output: (req, ctx) =>
@@ -126,13 +162,46 @@ export function processService(manager: ProcessManager): ServiceImpl<typeof Proc
       connectErrors(() => {
         const scope = scopeOf(req.chatId, [], ctx);
         manager.checkChatAccess(req.id, scope);
-        const name = SIGNAL_NAMES[req.signal];
-        if (req.signal === Signal.UNSPECIFIED) throw new ConnectError("Signal is required.", Code.InvalidArgument);
-        if (!name) {
-          throw new ConnectError(`Unsupported signal ${req.signal}. Use SIGNAL_KILL or SIGNAL_TERMINATE.`, Code.InvalidArgument);
-        }
+        const name = signalName(req.signal);
         manager.signal(req.id, scope, name);
         return create(SignalResponseSchema, { message: `Signal ${goQuote(name)} sent to process ${goQuote(req.id)}.` });
+      }),
+
+    previewKill: (req, ctx) =>
+      connectErrors(() => {
+        const scope = scopeOf(req.chatId, [], ctx);
+        signalName(req.signal);
+        const procs = killIds(req.ids).map((id) => manager.get(id, scope));
+        const exited = procs.find((p) => !p.running);
+        if (exited) throw new ConnectError(`Process ${goQuote(exited.id)} is not running.`, Code.FailedPrecondition);
+        const { token, expiresAtMs } = previews.issue(
+          procs.map((p) => p.id),
+          req.signal,
+        );
+        return create(PreviewKillResponseSchema, {
+          processes: procs.map(toProcessInfo),
+          token,
+          expiresAtUnixMs: BigInt(expiresAtMs),
+        });
+      }),
+
+    confirmKill: (req, ctx) =>
+      connectErrors(() => {
+        const scope = scopeOf(req.chatId, [], ctx);
+        const name = signalName(req.signal);
+        const ids = killIds(req.ids);
+        const refusal = previews.redeem(req.token, ids, req.signal);
+        if (refusal) throw new ConnectError(REFUSAL_TEXT[refusal], Code.Aborted);
+        const results = ids.map((id) => {
+          try {
+            manager.signal(id, scope, name);
+            return { id, signalled: true, error: "" };
+          } catch (err) {
+            if (err instanceof ProcessError) return { id, signalled: false, error: err.message };
+            throw err;
+          }
+        });
+        return create(ConfirmKillResponseSchema, { results });
       }),
   };
 }

@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import { Registry } from "prom-client";
 import { agentSocketClient } from "../../src/agentsocket/client.js";
 import { AgentSocket } from "../../gen/coder/agentsocket/v1/agentsocket_pb.js";
+import { AppStatusLog } from "../../src/agentsocket/app-status-log.js";
 import { agentSocketService } from "../../src/agentsocket/service.js";
 import { AgentSocketServer, MAX_SOCKET_CONNECTIONS } from "../../src/agentsocket/socket-server.js";
 import { UnitGraph } from "../../src/agentsocket/unit-graph.js";
@@ -59,7 +60,7 @@ describe("idle agent socket connections cannot lock others out", () => {
     const registry = new Registry();
     const log = createLogger("silent");
     const drpc = new DrpcServer({ log });
-    drpc.register(AgentSocket, agentSocketService(new UnitGraph(), new RecordingUpstream(), log));
+    drpc.register(AgentSocket, agentSocketService(new UnitGraph(), new RecordingUpstream(), log, new AppStatusLog()));
     const server = new AgentSocketServer(socketPath, drpc, log, registry, TEST_IDLE_MS);
     await server.listen();
     const held: net.Socket[] = [];

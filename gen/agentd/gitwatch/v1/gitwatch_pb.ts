@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/gitwatch/v1/gitwatch.proto.
  */
 export const file_agentd_gitwatch_v1_gitwatch: GenFile = /*@__PURE__*/
-  fileDesc("CiFhZ2VudGQvZ2l0d2F0Y2gvdjEvZ2l0d2F0Y2gucHJvdG8SEmFnZW50ZC5naXR3YXRjaC52MSJMCg9BZGRQYXRoc1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIZChFhbmNlc3Rvcl9jaGF0X2lkcxgCIAMoCRINCgVwYXRocxgDIAMoCSISChBBZGRQYXRoc1Jlc3BvbnNlIiIKD0dldFBhdGhzUmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIiEKEEdldFBhdGhzUmVzcG9uc2USDQoFcGF0aHMYASADKAkyvwEKD0dpdFdhdGNoU2VydmljZRJVCghBZGRQYXRocxIjLmFnZW50ZC5naXR3YXRjaC52MS5BZGRQYXRoc1JlcXVlc3QaJC5hZ2VudGQuZ2l0d2F0Y2gudjEuQWRkUGF0aHNSZXNwb25zZRJVCghHZXRQYXRocxIjLmFnZW50ZC5naXR3YXRjaC52MS5HZXRQYXRoc1JlcXVlc3QaJC5hZ2VudGQuZ2l0d2F0Y2gudjEuR2V0UGF0aHNSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("CiFhZ2VudGQvZ2l0d2F0Y2gvdjEvZ2l0d2F0Y2gucHJvdG8SEmFnZW50ZC5naXR3YXRjaC52MSJMCg9BZGRQYXRoc1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIZChFhbmNlc3Rvcl9jaGF0X2lkcxgCIAMoCRINCgVwYXRocxgDIAMoCSISChBBZGRQYXRoc1Jlc3BvbnNlIiIKD0dldFBhdGhzUmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIiEKEEdldFBhdGhzUmVzcG9uc2USDQoFcGF0aHMYASADKAkiEgoQTGlzdENoYXRzUmVxdWVzdCIlChFMaXN0Q2hhdHNSZXNwb25zZRIQCghjaGF0X2lkcxgBIAMoCSIfCgxXYXRjaFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCSJ/CgtSZXBvQ2hhbmdlcxIRCglyZXBvX3Jvb3QYASABKAkSDgoGYnJhbmNoGAIgASgJEhUKDXJlbW90ZV9vcmlnaW4YAyABKAkSFAoMdW5pZmllZF9kaWZmGAQgASgJEg8KB3JlbW92ZWQYBSABKAgSDwoHY2hhdF9pZBgGIAEoCSJpCg1XYXRjaFJlc3BvbnNlEhIKCnNjYW5uZWRfYXQYASABKAkSNQoMcmVwb3NpdG9yaWVzGAIgAygLMh8uYWdlbnRkLmdpdHdhdGNoLnYxLlJlcG9DaGFuZ2VzEg0KBWVycm9yGAMgASgJMukCCg9HaXRXYXRjaFNlcnZpY2USVQoIQWRkUGF0aHMSIy5hZ2VudGQuZ2l0d2F0Y2gudjEuQWRkUGF0aHNSZXF1ZXN0GiQuYWdlbnRkLmdpdHdhdGNoLnYxLkFkZFBhdGhzUmVzcG9uc2USVQoIR2V0UGF0aHMSIy5hZ2VudGQuZ2l0d2F0Y2gudjEuR2V0UGF0aHNSZXF1ZXN0GiQuYWdlbnRkLmdpdHdhdGNoLnYxLkdldFBhdGhzUmVzcG9uc2USWAoJTGlzdENoYXRzEiQuYWdlbnRkLmdpdHdhdGNoLnYxLkxpc3RDaGF0c1JlcXVlc3QaJS5hZ2VudGQuZ2l0d2F0Y2gudjEuTGlzdENoYXRzUmVzcG9uc2USTgoFV2F0Y2gSIC5hZ2VudGQuZ2l0d2F0Y2gudjEuV2F0Y2hSZXF1ZXN0GiEuYWdlbnRkLmdpdHdhdGNoLnYxLldhdGNoUmVzcG9uc2UwAWIGcHJvdG8z");
 
 /**
  * @generated from message agentd.gitwatch.v1.AddPathsRequest
@@ -92,6 +92,133 @@ export const GetPathsResponseSchema: GenMessage<GetPathsResponse> = /*@__PURE__*
   messageDesc(file_agentd_gitwatch_v1_gitwatch, 3);
 
 /**
+ * @generated from message agentd.gitwatch.v1.ListChatsRequest
+ */
+export type ListChatsRequest = Message<"agentd.gitwatch.v1.ListChatsRequest"> & {
+};
+
+/**
+ * Describes the message agentd.gitwatch.v1.ListChatsRequest.
+ * Use `create(ListChatsRequestSchema)` to create a new message.
+ */
+export const ListChatsRequestSchema: GenMessage<ListChatsRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_gitwatch_v1_gitwatch, 4);
+
+/**
+ * @generated from message agentd.gitwatch.v1.ListChatsResponse
+ */
+export type ListChatsResponse = Message<"agentd.gitwatch.v1.ListChatsResponse"> & {
+  /**
+   * Chats with tracked paths, sorted.
+   *
+   * @generated from field: repeated string chat_ids = 1;
+   */
+  chatIds: string[];
+};
+
+/**
+ * Describes the message agentd.gitwatch.v1.ListChatsResponse.
+ * Use `create(ListChatsResponseSchema)` to create a new message.
+ */
+export const ListChatsResponseSchema: GenMessage<ListChatsResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_gitwatch_v1_gitwatch, 5);
+
+/**
+ * @generated from message agentd.gitwatch.v1.WatchRequest
+ */
+export type WatchRequest = Message<"agentd.gitwatch.v1.WatchRequest"> & {
+  /**
+   * The chat whose repositories to watch; empty watches every chat's.
+   *
+   * @generated from field: string chat_id = 1;
+   */
+  chatId: string;
+};
+
+/**
+ * Describes the message agentd.gitwatch.v1.WatchRequest.
+ * Use `create(WatchRequestSchema)` to create a new message.
+ */
+export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_gitwatch_v1_gitwatch, 6);
+
+/**
+ * One repository as the git watch WebSocket's `changes` message carries it.
+ *
+ * @generated from message agentd.gitwatch.v1.RepoChanges
+ */
+export type RepoChanges = Message<"agentd.gitwatch.v1.RepoChanges"> & {
+  /**
+   * @generated from field: string repo_root = 1;
+   */
+  repoRoot: string;
+
+  /**
+   * @generated from field: string branch = 2;
+   */
+  branch: string;
+
+  /**
+   * @generated from field: string remote_origin = 3;
+   */
+  remoteOrigin: string;
+
+  /**
+   * @generated from field: string unified_diff = 4;
+   */
+  unifiedDiff: string;
+
+  /**
+   * @generated from field: bool removed = 5;
+   */
+  removed: boolean;
+
+  /**
+   * The chat whose watch reported it.
+   *
+   * @generated from field: string chat_id = 6;
+   */
+  chatId: string;
+};
+
+/**
+ * Describes the message agentd.gitwatch.v1.RepoChanges.
+ * Use `create(RepoChangesSchema)` to create a new message.
+ */
+export const RepoChangesSchema: GenMessage<RepoChanges> = /*@__PURE__*/
+  messageDesc(file_agentd_gitwatch_v1_gitwatch, 7);
+
+/**
+ * The same messages the git watch WebSocket sends: changed repositories (or
+ * none, as a heartbeat) after each scan.
+ *
+ * @generated from message agentd.gitwatch.v1.WatchResponse
+ */
+export type WatchResponse = Message<"agentd.gitwatch.v1.WatchResponse"> & {
+  /**
+   * @generated from field: string scanned_at = 1;
+   */
+  scannedAt: string;
+
+  /**
+   * @generated from field: repeated agentd.gitwatch.v1.RepoChanges repositories = 2;
+   */
+  repositories: RepoChanges[];
+
+  /**
+   * @generated from field: string error = 3;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message agentd.gitwatch.v1.WatchResponse.
+ * Use `create(WatchResponseSchema)` to create a new message.
+ */
+export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_gitwatch_v1_gitwatch, 8);
+
+/**
  * @generated from service agentd.gitwatch.v1.GitWatchService
  */
 export const GitWatchService: GenService<{
@@ -110,6 +237,22 @@ export const GitWatchService: GenService<{
     methodKind: "unary";
     input: typeof GetPathsRequestSchema;
     output: typeof GetPathsResponseSchema;
+  },
+  /**
+   * @generated from rpc agentd.gitwatch.v1.GitWatchService.ListChats
+   */
+  listChats: {
+    methodKind: "unary";
+    input: typeof ListChatsRequestSchema;
+    output: typeof ListChatsResponseSchema;
+  },
+  /**
+   * @generated from rpc agentd.gitwatch.v1.GitWatchService.Watch
+   */
+  watch: {
+    methodKind: "server_streaming";
+    input: typeof WatchRequestSchema;
+    output: typeof WatchResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agentd_gitwatch_v1_gitwatch, 0);

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file agentd/process/v1/process.proto.
  */
 export const file_agentd_process_v1_process: GenFile = /*@__PURE__*/
-  fileDesc("Ch9hZ2VudGQvcHJvY2Vzcy92MS9wcm9jZXNzLnByb3RvEhFhZ2VudGQucHJvY2Vzcy52MSKKAgoMU3RhcnRSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSDwoHd29ya2RpchgCIAEoCRI1CgNlbnYYAyADKAsyKC5hZ2VudGQucHJvY2Vzcy52MS5TdGFydFJlcXVlc3QuRW52RW50cnkSEgoKYmFja2dyb3VuZBgEIAEoCBILCgNwdHkYBSABKAgSEgoKdGltZW91dF9tcxgGIAEoBBIUCgxjbGllbnRfdG9rZW4YByABKAkSDwoHY2hhdF9pZBgIIAEoCRIZChFhbmNlc3Rvcl9jaGF0X2lkcxgJIAMoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiwKDVN0YXJ0UmVzcG9uc2USCgoCaWQYASABKAkSDwoHc3RhcnRlZBgCIAEoCCIeCgtMaXN0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJItwBCgtQcm9jZXNzSW5mbxIKCgJpZBgBIAEoCRIPCgdjb21tYW5kGAIgASgJEg8KB3dvcmtkaXIYAyABKAkSEgoKYmFja2dyb3VuZBgEIAEoCBIPCgdydW5uaW5nGAUgASgIEhYKCWV4aXRfY29kZRgGIAEoBUgAiAEBEhcKD3N0YXJ0ZWRfYXRfdW5peBgHIAEoAxIbCg5leGl0ZWRfYXRfdW5peBgIIAEoA0gBiAEBEgsKA3B0eRgJIAEoCEIMCgpfZXhpdF9jb2RlQhEKD19leGl0ZWRfYXRfdW5peCJBCgxMaXN0UmVzcG9uc2USMQoJcHJvY2Vzc2VzGAEgAygLMh4uYWdlbnRkLnByb2Nlc3MudjEuUHJvY2Vzc0luZm8iZQoKVHJ1bmNhdGlvbhIWCg5vcmlnaW5hbF9ieXRlcxgBIAEoAxIWCg5yZXRhaW5lZF9ieXRlcxgCIAEoAxIVCg1vbWl0dGVkX2J5dGVzGAMgASgDEhAKCHN0cmF0ZWd5GAQgASgJIjoKDU91dHB1dFJlcXVlc3QSCgoCaWQYASABKAkSDAoEd2FpdBgCIAEoCBIPCgdjaGF0X2lkGAMgASgJIokBCg5PdXRwdXRSZXNwb25zZRIOCgZvdXRwdXQYASABKAkSMAoJdHJ1bmNhdGVkGAIgASgLMh0uYWdlbnRkLnByb2Nlc3MudjEuVHJ1bmNhdGlvbhIPCgdydW5uaW5nGAMgASgIEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBQgwKCl9leGl0X2NvZGUiLAoNRm9sbG93UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjaGF0X2lkGAIgASgJImsKDkZvbGxvd1Jlc3BvbnNlEgwKBGRhdGEYASABKAwSDgoGZXhpdGVkGAIgASgIEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEhUKDWRyb3BwZWRfYnl0ZXMYBCABKARCDAoKX2V4aXRfY29kZSJXCg1TaWduYWxSZXF1ZXN0EgoKAmlkGAEgASgJEikKBnNpZ25hbBgCIAEoDjIZLmFnZW50ZC5wcm9jZXNzLnYxLlNpZ25hbBIPCgdjaGF0X2lkGAMgASgJIiEKDlNpZ25hbFJlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkqRwoGU2lnbmFsEhYKElNJR05BTF9VTlNQRUNJRklFRBAAEg8KC1NJR05BTF9LSUxMEAESFAoQU0lHTkFMX1RFUk1JTkFURRACMpQDCg5Qcm9jZXNzU2VydmljZRJKCgVTdGFydBIfLmFnZW50ZC5wcm9jZXNzLnYxLlN0YXJ0UmVxdWVzdBogLmFnZW50ZC5wcm9jZXNzLnYxLlN0YXJ0UmVzcG9uc2USRwoETGlzdBIeLmFnZW50ZC5wcm9jZXNzLnYxLkxpc3RSZXF1ZXN0Gh8uYWdlbnRkLnByb2Nlc3MudjEuTGlzdFJlc3BvbnNlEk0KBk91dHB1dBIgLmFnZW50ZC5wcm9jZXNzLnYxLk91dHB1dFJlcXVlc3QaIS5hZ2VudGQucHJvY2Vzcy52MS5PdXRwdXRSZXNwb25zZRJPCgZGb2xsb3cSIC5hZ2VudGQucHJvY2Vzcy52MS5Gb2xsb3dSZXF1ZXN0GiEuYWdlbnRkLnByb2Nlc3MudjEuRm9sbG93UmVzcG9uc2UwARJNCgZTaWduYWwSIC5hZ2VudGQucHJvY2Vzcy52MS5TaWduYWxSZXF1ZXN0GiEuYWdlbnRkLnByb2Nlc3MudjEuU2lnbmFsUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Ch9hZ2VudGQvcHJvY2Vzcy92MS9wcm9jZXNzLnByb3RvEhFhZ2VudGQucHJvY2Vzcy52MSKKAgoMU3RhcnRSZXF1ZXN0Eg8KB2NvbW1hbmQYASABKAkSDwoHd29ya2RpchgCIAEoCRI1CgNlbnYYAyADKAsyKC5hZ2VudGQucHJvY2Vzcy52MS5TdGFydFJlcXVlc3QuRW52RW50cnkSEgoKYmFja2dyb3VuZBgEIAEoCBILCgNwdHkYBSABKAgSEgoKdGltZW91dF9tcxgGIAEoBBIUCgxjbGllbnRfdG9rZW4YByABKAkSDwoHY2hhdF9pZBgIIAEoCRIZChFhbmNlc3Rvcl9jaGF0X2lkcxgJIAMoCRoqCghFbnZFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIiwKDVN0YXJ0UmVzcG9uc2USCgoCaWQYASABKAkSDwoHc3RhcnRlZBgCIAEoCCIeCgtMaXN0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJItwBCgtQcm9jZXNzSW5mbxIKCgJpZBgBIAEoCRIPCgdjb21tYW5kGAIgASgJEg8KB3dvcmtkaXIYAyABKAkSEgoKYmFja2dyb3VuZBgEIAEoCBIPCgdydW5uaW5nGAUgASgIEhYKCWV4aXRfY29kZRgGIAEoBUgAiAEBEhcKD3N0YXJ0ZWRfYXRfdW5peBgHIAEoAxIbCg5leGl0ZWRfYXRfdW5peBgIIAEoA0gBiAEBEgsKA3B0eRgJIAEoCEIMCgpfZXhpdF9jb2RlQhEKD19leGl0ZWRfYXRfdW5peCJBCgxMaXN0UmVzcG9uc2USMQoJcHJvY2Vzc2VzGAEgAygLMh4uYWdlbnRkLnByb2Nlc3MudjEuUHJvY2Vzc0luZm8iZQoKVHJ1bmNhdGlvbhIWCg5vcmlnaW5hbF9ieXRlcxgBIAEoAxIWCg5yZXRhaW5lZF9ieXRlcxgCIAEoAxIVCg1vbWl0dGVkX2J5dGVzGAMgASgDEhAKCHN0cmF0ZWd5GAQgASgJIjoKDU91dHB1dFJlcXVlc3QSCgoCaWQYASABKAkSDAoEd2FpdBgCIAEoCBIPCgdjaGF0X2lkGAMgASgJIokBCg5PdXRwdXRSZXNwb25zZRIOCgZvdXRwdXQYASABKAkSMAoJdHJ1bmNhdGVkGAIgASgLMh0uYWdlbnRkLnByb2Nlc3MudjEuVHJ1bmNhdGlvbhIPCgdydW5uaW5nGAMgASgIEhYKCWV4aXRfY29kZRgEIAEoBUgAiAEBQgwKCl9leGl0X2NvZGUiLAoNRm9sbG93UmVxdWVzdBIKCgJpZBgBIAEoCRIPCgdjaGF0X2lkGAIgASgJImsKDkZvbGxvd1Jlc3BvbnNlEgwKBGRhdGEYASABKAwSDgoGZXhpdGVkGAIgASgIEhYKCWV4aXRfY29kZRgDIAEoBUgAiAEBEhUKDWRyb3BwZWRfYnl0ZXMYBCABKARCDAoKX2V4aXRfY29kZSJXCg1TaWduYWxSZXF1ZXN0EgoKAmlkGAEgASgJEikKBnNpZ25hbBgCIAEoDjIZLmFnZW50ZC5wcm9jZXNzLnYxLlNpZ25hbBIPCgdjaGF0X2lkGAMgASgJIiEKDlNpZ25hbFJlc3BvbnNlEg8KB21lc3NhZ2UYASABKAkiXQoSUHJldmlld0tpbGxSZXF1ZXN0EgsKA2lkcxgBIAMoCRIpCgZzaWduYWwYAiABKA4yGS5hZ2VudGQucHJvY2Vzcy52MS5TaWduYWwSDwoHY2hhdF9pZBgDIAEoCSJzChNQcmV2aWV3S2lsbFJlc3BvbnNlEjEKCXByb2Nlc3NlcxgBIAMoCzIeLmFnZW50ZC5wcm9jZXNzLnYxLlByb2Nlc3NJbmZvEg0KBXRva2VuGAIgASgJEhoKEmV4cGlyZXNfYXRfdW5peF9tcxgDIAEoAyJsChJDb25maXJtS2lsbFJlcXVlc3QSDQoFdG9rZW4YASABKAkSCwoDaWRzGAIgAygJEikKBnNpZ25hbBgDIAEoDjIZLmFnZW50ZC5wcm9jZXNzLnYxLlNpZ25hbBIPCgdjaGF0X2lkGAQgASgJIjoKCktpbGxSZXN1bHQSCgoCaWQYASABKAkSEQoJc2lnbmFsbGVkGAIgASgIEg0KBWVycm9yGAMgASgJIkUKE0NvbmZpcm1LaWxsUmVzcG9uc2USLgoHcmVzdWx0cxgBIAMoCzIdLmFnZW50ZC5wcm9jZXNzLnYxLktpbGxSZXN1bHQqRwoGU2lnbmFsEhYKElNJR05BTF9VTlNQRUNJRklFRBAAEg8KC1NJR05BTF9LSUxMEAESFAoQU0lHTkFMX1RFUk1JTkFURRACMtAECg5Qcm9jZXNzU2VydmljZRJKCgVTdGFydBIfLmFnZW50ZC5wcm9jZXNzLnYxLlN0YXJ0UmVxdWVzdBogLmFnZW50ZC5wcm9jZXNzLnYxLlN0YXJ0UmVzcG9uc2USRwoETGlzdBIeLmFnZW50ZC5wcm9jZXNzLnYxLkxpc3RSZXF1ZXN0Gh8uYWdlbnRkLnByb2Nlc3MudjEuTGlzdFJlc3BvbnNlEk0KBk91dHB1dBIgLmFnZW50ZC5wcm9jZXNzLnYxLk91dHB1dFJlcXVlc3QaIS5hZ2VudGQucHJvY2Vzcy52MS5PdXRwdXRSZXNwb25zZRJPCgZGb2xsb3cSIC5hZ2VudGQucHJvY2Vzcy52MS5Gb2xsb3dSZXF1ZXN0GiEuYWdlbnRkLnByb2Nlc3MudjEuRm9sbG93UmVzcG9uc2UwARJNCgZTaWduYWwSIC5hZ2VudGQucHJvY2Vzcy52MS5TaWduYWxSZXF1ZXN0GiEuYWdlbnRkLnByb2Nlc3MudjEuU2lnbmFsUmVzcG9uc2USXAoLUHJldmlld0tpbGwSJS5hZ2VudGQucHJvY2Vzcy52MS5QcmV2aWV3S2lsbFJlcXVlc3QaJi5hZ2VudGQucHJvY2Vzcy52MS5QcmV2aWV3S2lsbFJlc3BvbnNlElwKC0NvbmZpcm1LaWxsEiUuYWdlbnRkLnByb2Nlc3MudjEuQ29uZmlybUtpbGxSZXF1ZXN0GiYuYWdlbnRkLnByb2Nlc3MudjEuQ29uZmlybUtpbGxSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * @generated from message agentd.process.v1.StartRequest
@@ -398,6 +398,145 @@ export const SignalResponseSchema: GenMessage<SignalResponse> = /*@__PURE__*/
   messageDesc(file_agentd_process_v1_process, 11);
 
 /**
+ * @generated from message agentd.process.v1.PreviewKillRequest
+ */
+export type PreviewKillRequest = Message<"agentd.process.v1.PreviewKillRequest"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+
+  /**
+   * @generated from field: agentd.process.v1.Signal signal = 2;
+   */
+  signal: Signal;
+
+  /**
+   * @generated from field: string chat_id = 3;
+   */
+  chatId: string;
+};
+
+/**
+ * Describes the message agentd.process.v1.PreviewKillRequest.
+ * Use `create(PreviewKillRequestSchema)` to create a new message.
+ */
+export const PreviewKillRequestSchema: GenMessage<PreviewKillRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_process_v1_process, 12);
+
+/**
+ * The exact processes a confirm with this token signals, and the token:
+ * single use, valid until expires_at_unix_ms.
+ *
+ * @generated from message agentd.process.v1.PreviewKillResponse
+ */
+export type PreviewKillResponse = Message<"agentd.process.v1.PreviewKillResponse"> & {
+  /**
+   * @generated from field: repeated agentd.process.v1.ProcessInfo processes = 1;
+   */
+  processes: ProcessInfo[];
+
+  /**
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 expires_at_unix_ms = 3;
+   */
+  expiresAtUnixMs: bigint;
+};
+
+/**
+ * Describes the message agentd.process.v1.PreviewKillResponse.
+ * Use `create(PreviewKillResponseSchema)` to create a new message.
+ */
+export const PreviewKillResponseSchema: GenMessage<PreviewKillResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_process_v1_process, 13);
+
+/**
+ * Signals the previewed processes. A token that is unknown, expired, already
+ * used, or previewed for other ids or another signal is refused with
+ * ABORTED (HTTP 409) and nothing is signalled.
+ *
+ * @generated from message agentd.process.v1.ConfirmKillRequest
+ */
+export type ConfirmKillRequest = Message<"agentd.process.v1.ConfirmKillRequest"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: repeated string ids = 2;
+   */
+  ids: string[];
+
+  /**
+   * @generated from field: agentd.process.v1.Signal signal = 3;
+   */
+  signal: Signal;
+
+  /**
+   * @generated from field: string chat_id = 4;
+   */
+  chatId: string;
+};
+
+/**
+ * Describes the message agentd.process.v1.ConfirmKillRequest.
+ * Use `create(ConfirmKillRequestSchema)` to create a new message.
+ */
+export const ConfirmKillRequestSchema: GenMessage<ConfirmKillRequest> = /*@__PURE__*/
+  messageDesc(file_agentd_process_v1_process, 14);
+
+/**
+ * @generated from message agentd.process.v1.KillResult
+ */
+export type KillResult = Message<"agentd.process.v1.KillResult"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: bool signalled = 2;
+   */
+  signalled: boolean;
+
+  /**
+   * Why the signal was not sent (the process exited meanwhile).
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message agentd.process.v1.KillResult.
+ * Use `create(KillResultSchema)` to create a new message.
+ */
+export const KillResultSchema: GenMessage<KillResult> = /*@__PURE__*/
+  messageDesc(file_agentd_process_v1_process, 15);
+
+/**
+ * @generated from message agentd.process.v1.ConfirmKillResponse
+ */
+export type ConfirmKillResponse = Message<"agentd.process.v1.ConfirmKillResponse"> & {
+  /**
+   * @generated from field: repeated agentd.process.v1.KillResult results = 1;
+   */
+  results: KillResult[];
+};
+
+/**
+ * Describes the message agentd.process.v1.ConfirmKillResponse.
+ * Use `create(ConfirmKillResponseSchema)` to create a new message.
+ */
+export const ConfirmKillResponseSchema: GenMessage<ConfirmKillResponse> = /*@__PURE__*/
+  messageDesc(file_agentd_process_v1_process, 16);
+
+/**
  * @generated from enum agentd.process.v1.Signal
  */
 export enum Signal {
@@ -466,6 +605,22 @@ export const ProcessService: GenService<{
     methodKind: "unary";
     input: typeof SignalRequestSchema;
     output: typeof SignalResponseSchema;
+  },
+  /**
+   * @generated from rpc agentd.process.v1.ProcessService.PreviewKill
+   */
+  previewKill: {
+    methodKind: "unary";
+    input: typeof PreviewKillRequestSchema;
+    output: typeof PreviewKillResponseSchema;
+  },
+  /**
+   * @generated from rpc agentd.process.v1.ProcessService.ConfirmKill
+   */
+  confirmKill: {
+    methodKind: "unary";
+    input: typeof ConfirmKillRequestSchema;
+    output: typeof ConfirmKillResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_agentd_process_v1_process, 0);
