@@ -87,8 +87,10 @@ class Socket {
 
   static open(url: string, root: string): Promise<Socket> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
+    // Listening from the start: a first message can arrive with the handshake.
+    const socket = new Socket(ws, root);
     return new Promise((resolve, reject) => {
-      ws.once("open", () => resolve(new Socket(ws, root)));
+      ws.once("open", () => resolve(socket));
       ws.once("error", reject);
     });
   }
