@@ -148,6 +148,8 @@ export class RepoScan {
       return undefined;
     }
     if (this.deps.fsHub.isLive(this.root)) {
+      // An event waiting out its debounce is about to request a scan, which answers instead.
+      if (!this.deps.fsHub.isSettled(this.root)) return undefined;
       this.lastActivityNs = start;
       return last.confirmedAt(start);
     }
