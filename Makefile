@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/install/*' | sort)
 # Tests that pack and install the package (building native modules from source) run last, on their own clock.
 INSTALL_TEST_FILES = $(shell find test/install -name '*.test.ts' | sort)
-INSTALL_TEST_TIMEOUT_MS ?= 1200000
+INSTALL_TEST_TIMEOUT_MS ?= 2400000
 # Test files run in parallel processes; each test starts its own servers.
 TEST_CONCURRENCY ?= 2
 # A test that hangs fails after this long instead of stalling the run.

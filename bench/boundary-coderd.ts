@@ -341,7 +341,7 @@ async function main(): Promise<void> {
     console.log(
       `agentd RSS: idle ${mib(idle.rssMiB)} MiB (goal ≤ ${GOAL_IDLE_RSS_MIB}); peak ${mib(peak.hwmMiB)} MiB (goal ≤ ${GOAL_PEAK_RSS_MIB})`,
     );
-    console.log(`delivered/written: sustained ${sustained.delivered}/${sustained.sent}, flood ${floodPhase.delivered}/${floodPhase.sent} (the rest was held back in the clients' sockets, never read, never lost inside agentd)`);
+    console.log(`delivered/written: sustained ${sustained.delivered}/${sustained.sent}, flood ${floodPhase.delivered}/${floodPhase.sent} (written = handed to the clients' sockets; with backpressure the rest was still queued there when the clients closed; the flood count stops when the next phase starts)`);
   } finally {
     await stop(agentd?.proc);
     await stop(peer?.proc);

@@ -54,6 +54,15 @@ function buildRepo(base: string): string {
   return fs.realpathSync(root);
 }
 
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+
+/** CPU seconds `pid` has used (user + system, with the git children it has waited for). */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) / CLOCK_TICKS;
+}
+
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
@@ -78,8 +87,10 @@ class Socket {
 
   static open(url: string, root: string): Promise<Socket> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
+    // Listening from the start: a first message can arrive with the handshake.
+    const socket = new Socket(ws, root);
     return new Promise((resolve, reject) => {
-      ws.once("open", () => resolve(new Socket(ws, root)));
+      ws.once("open", () => resolve(socket));
       ws.once("error", reject);
     });
   }
@@ -148,8 +159,13 @@ try {
   const oneEdits = await editRounds(root, one.sockets);
   one.sockets.forEach((s) => s.ws.close());
 
+  const pid = agentd.proc.pid!;
+  const cpuOpen0 = cpuSeconds(pid);
   const many = await openAll(url, root, SOCKETS);
+  const cpuOpen = cpuSeconds(pid) - cpuOpen0;
+  const cpuEdits0 = cpuSeconds(pid);
   const manyEdits = await editRounds(root, many.sockets);
+  const cpuEdits = cpuSeconds(pid) - cpuEdits0;
   many.sockets.forEach((s) => s.ws.close());
 
   const oneP50 = percentile(oneEdits.all, 50);
@@ -165,6 +181,9 @@ try {
   );
   console.log(
     `${SOCKETS} sockets: edit → changes on every socket, ${EDITS} edits: p50 ${manyP50.toFixed(0)} ms, p50 of the last socket ${percentile(manyEdits.last, 50).toFixed(0)} ms, max ${manyMax.toFixed(0)} ms (goal ≤ ${EDIT_GOAL_MS})`,
+  );
+  console.log(
+    `agentd CPU: ${cpuOpen.toFixed(2)} s to open ${SOCKETS} sockets and send their first changes, ${((cpuEdits / EDITS) * 1000).toFixed(0)} ms per edit delivered to all (load average now ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores)`,
   );
   console.log(`open time per socket ratio vs 1 socket: ${(openPerSocket / one.openMs).toFixed(3)}`);
   console.log(`edit latency p50 ratio ${SOCKETS} sockets vs 1 socket: ${(manyP50 / oneP50).toFixed(2)}`);

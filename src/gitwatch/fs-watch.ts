@@ -74,6 +74,11 @@ export class FsWatchHub {
     return repo !== undefined && repo.ready && repo.watcher !== undefined;
   }
 
+  /** True when `root`'s watch is live and holds no event still waiting out the debounce. */
+  isSettled(root: string): boolean {
+    return this.isLive(root) && this.repos.get(root)!.timer === undefined;
+  }
+
   /** Closes every watch. */
   async close(): Promise<void> {
     const all = [...this.repos.entries()];

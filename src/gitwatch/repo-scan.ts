@@ -114,6 +114,24 @@ export class RepoScan {
   }
 
   /**
+   * A connecting socket's request: when the last scan succeeded, none is
+   * pending or running, and the file-system watch is live with no event
+   * waiting, nothing changed since that scan started, so `subscriber` gets
+   * its result at once, confirmed now without running git; otherwise a scan
+   * is requested as usual. A thousand sockets opening on one repository so
+   * cost no scan each.
+   */
+  requestOnConnect(subscriber: RepoSubscriber): void {
+    const last = this.last;
+    const idle = !this.running && !this.timer && !this.pending;
+    if (last?.outcome.kind === "ok" && idle && this.deps.fsHub.isSettled(this.root)) {
+      subscriber.onResults([last.confirmedAt(nowNs())], new Map());
+      return;
+    }
+    this.request(false);
+  }
+
+  /**
    * The poll: unless a scan is under way or one ran (or a check) within
    * `skipWithinNs`, confirms the last result without git when the
    * repository's file-system watch is live, else compares a fresh
@@ -130,6 +148,8 @@ export class RepoScan {
       return undefined;
     }
     if (this.deps.fsHub.isLive(this.root)) {
+      // An event waiting out its debounce is about to request a scan, which answers instead.
+      if (!this.deps.fsHub.isSettled(this.root)) return undefined;
       this.lastActivityNs = start;
       return last.confirmedAt(start);
     }

@@ -95,6 +95,11 @@ export class ScanHub {
     this.repos.get(root)?.request(refresh);
   }
 
+  /** A connecting subscriber's request for `root` (see RepoScan.requestOnConnect). */
+  requestOnConnect(root: string, subscriber: RepoSubscriber): void {
+    this.repos.get(root)?.requestOnConnect(subscriber);
+  }
+
   /** Stops the poll and every repository's scans. */
   close(): void {
     this.closed = true;

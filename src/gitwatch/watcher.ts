@@ -30,9 +30,10 @@ interface Root {
  * `changes` messages: only repositories whose branch, origin or diff
  * changed since this connection last heard of them, or a heartbeat when
  * none did. Connect, a path notification and `refresh` ask for fresh scans
- * of every repository of the chat and send one message once all have
- * answered; results of scans others asked for (file-system events, the
- * poll, other connections) are sent as they come.
+ * of every repository of the chat (on connect, a repository under a live
+ * file-system watch answers from its last scan) and send one message once
+ * all have answered; results of scans others asked for (file-system
+ * events, the poll, other connections) are sent as they come.
  */
 export class GitWatcher implements RepoSubscriber {
   private readonly roots = new Map<string, Root>();
@@ -46,6 +47,8 @@ export class GitWatcher implements RepoSubscriber {
   private closed = false;
   private wanted = false;
   private refreshWanted = false;
+  /** The pending request is the one made on connect, which a recent enough shared result can answer. */
+  private connectOnly = false;
   private pathsDirty = true;
   private running = false;
 
@@ -57,14 +60,14 @@ export class GitWatcher implements RepoSubscriber {
     if (!chatId) return;
     this.unsubscribe = deps.pathStore.subscribe(chatId, () => {
       this.pathsDirty = true;
-      this.trigger(false);
+      this.trigger("paths");
     });
-    if (this.paths().length > 0) this.trigger(false);
+    if (this.paths().length > 0) this.trigger("connect");
   }
 
   /** A client `refresh`: fresh scans, cancelling ones in progress. */
   refresh(): void {
-    this.trigger(true);
+    this.trigger("refresh");
   }
 
   /** Stops everything: the path subscription and every repository subscription. */
@@ -98,10 +101,11 @@ export class GitWatcher implements RepoSubscriber {
     return [this.deps.workdir];
   }
 
-  private trigger(refresh: boolean): void {
+  private trigger(kind: "connect" | "paths" | "refresh"): void {
     if (!this.chatId || this.closed) return;
+    this.connectOnly = kind === "connect" && (this.connectOnly || !this.wanted);
     this.wanted = true;
-    this.refreshWanted ||= refresh;
+    this.refreshWanted ||= kind === "refresh";
     if (!this.running) void this.run();
   }
 
@@ -117,11 +121,18 @@ export class GitWatcher implements RepoSubscriber {
           await this.syncRoots();
           if (this.closed) return;
         }
+        const onConnect = this.connectOnly;
+        this.connectOnly = false;
         const asked = nowNs();
-        for (const root of this.roots.keys()) {
+        const roots = [...this.roots.keys()];
+        // Every root is awaited before any is asked, since an answer can come at once.
+        for (const root of roots) {
           // An earlier, still unanswered request keeps its time, so steady triggers cannot starve the message.
           if (!this.awaiting.has(root)) this.awaiting.set(root, asked);
-          this.deps.hub.request(root, refresh);
+        }
+        for (const root of roots) {
+          if (onConnect) this.deps.hub.requestOnConnect(root, this);
+          else this.deps.hub.request(root, refresh);
         }
       }
     } catch (err) {

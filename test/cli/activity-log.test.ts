@@ -4,6 +4,9 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { AGENTD_BIN, privateSocketEnv, runAgentd, startAgentd, tempDir, type RunningAgentd } from "../helpers/agentd.js";
 
+/** Waits for a log line this long: generous, so a busy machine is slow, not failing. */
+const LOG_WAIT_MS = 60_000;
+
 const daemons: RunningAgentd[] = [];
 after(() => Promise.all(daemons.map((d) => d.stop())));
 
@@ -38,10 +41,10 @@ describe("activity at info level", () => {
     const agentd = await daemon();
     const res = await startProcess(agentd, { command: "echo hi; exit 3" });
     const { id } = (await res.json()) as { id: string };
-    const started = await agentd.waitForLog((l) => l.msg === "process started" && l.id === id);
+    const started = await agentd.waitForLog((l) => l.msg === "process started" && l.id === id, LOG_WAIT_MS);
     assert.equal(started.level, 30);
     assert.equal(started.command, "echo hi; exit 3");
-    const exited = await agentd.waitForLog((l) => l.msg === "process exited" && l.id === id);
+    const exited = await agentd.waitForLog((l) => l.msg === "process exited" && l.id === id, LOG_WAIT_MS);
     assert.equal(exited.exitCode, 3);
     assert.equal(typeof exited.durationMs, "number");
   });
@@ -50,7 +53,7 @@ describe("activity at info level", () => {
     const agentd = await daemon();
     const res = await startProcess(agentd, { command: "true", workdir: "/no/such/dir" });
     assert.equal(res.status, 500);
-    const line = await agentd.waitForLog((l) => l.msg === "process failed to start");
+    const line = await agentd.waitForLog((l) => l.msg === "process failed to start", LOG_WAIT_MS);
     assert.match(String(line.err), /no\/such\/dir/);
   });
 
@@ -61,10 +64,10 @@ describe("activity at info level", () => {
     assert.equal((await runAgentd(["sync", "start", "db", ...sock])).code, 0);
     assert.equal((await runAgentd(["sync", "complete", "db", ...sock])).code, 0);
     await runAgentd(["app-status", "--slug", "web", "--state", "working", "--message", "m", ...sock]);
-    await agentd.waitForLog((l) => l.msg === "unit dependency added" && l.unit === "web" && l.dependsOn === "db");
-    await agentd.waitForLog((l) => l.msg === "unit started" && l.unit === "db");
-    await agentd.waitForLog((l) => l.msg === "unit completed" && l.unit === "db");
-    const status = await agentd.waitForLog((l) => l.msg === "app status forwarded");
+    await agentd.waitForLog((l) => l.msg === "unit dependency added" && l.unit === "web" && l.dependsOn === "db", LOG_WAIT_MS);
+    await agentd.waitForLog((l) => l.msg === "unit started" && l.unit === "db", LOG_WAIT_MS);
+    await agentd.waitForLog((l) => l.msg === "unit completed" && l.unit === "db", LOG_WAIT_MS);
+    const status = await agentd.waitForLog((l) => l.msg === "app status forwarded", LOG_WAIT_MS);
     assert.deepEqual({ slug: status.slug, state: status.state }, { slug: "web", state: "WORKING" });
   });
 });

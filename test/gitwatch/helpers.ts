@@ -106,11 +106,13 @@ export class WatchClient {
   /** Connects to `<base>/api/v0/git/watch` with the given query string. */
   static async connect(base: string, query: string, opts: WebSocket.ClientOptions = {}): Promise<WatchClient> {
     const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/v0/git/watch${query}`, opts);
+    // Listening from the start: a first message can arrive with the handshake, before "open" is handled.
+    const client = new WatchClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
     });
-    return new WatchClient(ws);
+    return client;
   }
 
   send(value: unknown): void {

@@ -64,19 +64,24 @@ describe("git watch: one scan per repository, shared by every connection", () =>
     });
   });
 
-  it("keeps dedupe per connection: a socket that joins later still gets the repository on its first message", async () => {
+  it("answers a socket joining a repository under a live file-system watch from the shared result, without a scan", async () => {
     await withServer({ pollIntervalMs: 600_000 }, async (server) => {
       const root = initRepo(path.join(freshDir(), "late"));
       const chat = randomUUID();
       server.gitwatch.pathStore.addPaths([chat], [write(root, "x.txt", "x\n")]);
       const early = await WatchClient.connect(server.url, `?chat_id=${chat}`);
       await early.next((m) => repoIn(m, root) !== undefined);
+      await waitUntil(async () => (await metricSum(server.registry, "agentd_gitwatch_fs_watched_repos")) === 1);
+      // The scan the watch asks for once it is ready.
+      await sleep(1_500);
+      const before = await scans(server);
+      const earlySeen = early.messages.length;
       const late = await WatchClient.connect(server.url, `?chat_id=${chat}`);
       const first = await late.next(isChanges);
-      assert.match(repoIn(first, root)?.unified_diff ?? "", /\+x/);
-      // The early socket hears of the late one's scan as a heartbeat: nothing changed for it.
-      const beat = await early.next(isChanges, { from: 1 });
-      assert.equal(beat.repositories, undefined);
+      assert.match(repoIn(first, root)?.unified_diff ?? "", /\+x/, "dedupe is per socket: the late one gets the repository");
+      assert.equal(await scans(server), before);
+      await sleep(200);
+      assert.equal(early.messages.length, earlySeen, "the early socket is not disturbed");
       early.close();
       late.close();
     });

@@ -101,7 +101,7 @@ describe("README.md examples", () => {
       AGENTD_DATA_DIR: undefined,
       XDG_RUNTIME_DIR: undefined,
     };
-    const { code, out } = await bash(program(examples), env, 120_000);
+    const { code, out } = await bash(program(examples), env, 170_000);
     const last = [...out.matchAll(/^### (.*)$/gm)].pop()?.[1];
     assert.equal(code, 0, `the block at ${last} failed:\n${out}`);
     assert.equal(last, "done");
