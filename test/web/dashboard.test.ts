@@ -273,6 +273,13 @@ describe("the dashboard in headless chromium", () => {
       const outcome = (await other.evaluate(crossOriginAttempts(agentd.url, marker))) as string[];
       // Every attempt either failed outright or got an opaque, unreadable answer.
       for (const line of outcome) assert.match(line, /^(blocked|opaque)/, line);
+      // The request guard turned them away itself (403 for a foreign Origin),
+      // and the git watch WebSocket does not open for that page either.
+      const socket = (await other.evaluate(crossOriginSocket(agentd.url))) as string;
+      assert.equal(socket, "refused");
+      const metrics = await (await fetch(`${agentd.url}/metrics`)).text();
+      const refused = /^agentd_http_requests_refused_total\{status="403"\} (\d+)/m.exec(metrics);
+      assert.ok(refused && Number(refused[1]) >= outcome.length, `403 refusals: ${refused?.[1]}`);
       await new Promise((r) => setTimeout(r, 500));
       const list = await client().list({});
       assert.equal(
@@ -350,4 +357,13 @@ function crossOriginAttempts(target: string, marker: string): string {
     }
     return out;
   })()`;
+}
+
+/** Browser-side script: opens the git watch WebSocket from the page's origin; "opened" or "refused". */
+function crossOriginSocket(target: string): string {
+  return `new Promise((resolve) => {
+    const ws = new WebSocket(${JSON.stringify(target)}.replace(/^http/, "ws") + "/api/v0/git/watch?chat_id=3f1e2d4c-5b6a-4789-8abc-def012345678");
+    ws.onopen = () => { ws.close(); resolve("opened"); };
+    ws.onerror = () => resolve("refused");
+  })`;
 }
