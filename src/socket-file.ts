@@ -12,6 +12,12 @@ const PROBE_TIMEOUT_MS = 2_000;
 /** The umask that makes a freshly bound socket 0600. */
 const PRIVATE_UMASK = 0o177;
 
+/** The flag and environment variable a socket path comes from, named in every error about it. */
+export interface SocketPathSource {
+  flag: string;
+  env: string;
+}
+
 /**
  * Resolves true unless connecting to `socketPath` proves nobody listens
  * (ECONNREFUSED: a socket file left by a server that died). Any other
@@ -37,7 +43,12 @@ export function socketAnswers(socketPath: string, timeoutMs = PROBE_TIMEOUT_MS):
  * file that is not a socket or a socket a live server answers on is left
  * alone and reported as a UsageError naming `flag` with the remedy.
  */
-export async function claimSocketPath(socketPath: string, flag: string): Promise<void> {
+export async function claimSocketPath(
+  socketPath: string,
+  source: SocketPathSource,
+  probeTimeoutMs = PROBE_TIMEOUT_MS,
+): Promise<void> {
+  const { flag, env } = source;
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(socketPath);
@@ -48,10 +59,10 @@ export async function claimSocketPath(socketPath: string, flag: string): Promise
   if (!stat.isSocket()) {
     throw new UsageError(flag, `${socketPath} exists and is not a socket: move that file away or choose another ${flag}`);
   }
-  if (await socketAnswers(socketPath)) {
+  if (await socketAnswers(socketPath, probeTimeoutMs)) {
     throw new UsageError(
       flag,
-      `another server is listening on ${socketPath}: stop it (another agentd or Coder agent?) or choose another ${flag}`,
+      `socket path ${socketPath} is not available: another server is listening on it (another agentd, or Coder's agent?): stop it or set ${flag} or ${env} to another path`,
     );
   }
   fs.rmSync(socketPath, { force: true });

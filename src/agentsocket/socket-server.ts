@@ -1,12 +1,20 @@
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { Counter, type Registry } from "prom-client";
 import { ConnectionSlots, IDLE_EVICTION_MS } from "../connection-slots.js";
 import type { DrpcServer } from "../drpc/server.js";
-import { errnoCode, errorText, UsageError } from "../errors.js";
+import { errorText, UsageError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { listenPrivate, removeOwnSocket, socketIdentity, type SocketIdentity } from "../socket-file.js";
+import {
+  claimSocketPath,
+  listenPrivate,
+  removeOwnSocket,
+  socketIdentity,
+  type SocketIdentity,
+  type SocketPathSource,
+} from "../socket-file.js";
 
 /** How long the availability check waits for a server to answer (agent/agentsocket/socket_unix.go). */
 export const AVAILABILITY_DIAL_TIMEOUT_MS = 10_000;
@@ -26,22 +34,9 @@ export const CONNECTIONS_EVICTED_METRIC = "agentd_agentsocket_connections_evicte
 /** The flag the socket path comes from, named in every usage error. */
 export const AGENT_SOCKET_FLAG = "--agent-socket";
 const FLAG = AGENT_SOCKET_FLAG;
+/** Where the path comes from: the flag, or the variable Coder's CLIs read too. */
+const SOURCE: SocketPathSource = { flag: FLAG, env: "CODER_AGENT_SOCKET_PATH" };
 
-/** Resolves true when something accepts a connection on `socketPath`. */
-function answers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const conn = net.connect(socketPath);
-    const done = (live: boolean) => {
-      clearTimeout(timer);
-      conn.destroy();
-      resolve(live);
-    };
-    // A listener that accepts but never finishes the handshake counts as live: the path is taken.
-    const timer = setTimeout(() => done(true), AVAILABILITY_DIAL_TIMEOUT_MS);
-    conn.once("connect", () => done(true));
-    conn.once("error", () => done(false));
-  });
-}
 
 /**
  * The agent socket listener: dRPC directly on a unix stream socket, one
@@ -128,21 +123,11 @@ export class AgentSocketServer {
 
   /** Fails when a live server owns the path; removes a stale file left by one that died. */
   private async clearPath(): Promise<void> {
-    let stat;
-    try {
-      stat = await fs.lstat(this.socketPath);
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") return;
-      throw new UsageError(FLAG, `cannot inspect ${this.socketPath}: ${errorText(err)}`);
-    }
-    // Only a socket can be stale: any other file at the path is someone's data, never removed.
-    if (!stat.isSocket()) throw new UsageError(FLAG, `${this.socketPath} exists and is not a socket`);
-    if (await answers(this.socketPath)) {
-      throw new UsageError(FLAG, `socket path ${this.socketPath} is not available: another server is listening on it (Coder's agent? set --agent-socket or CODER_AGENT_SOCKET_PATH to another path)`);
-    }
-    this.log.info({ path: this.socketPath }, "removing stale agent socket file");
-    await fs.rm(this.socketPath, { force: true });
+    const stale = fsSync.existsSync(this.socketPath);
+    await claimSocketPath(this.socketPath, SOURCE, AVAILABILITY_DIAL_TIMEOUT_MS);
+    if (stale) this.log.info({ path: this.socketPath }, "removed stale agent socket file");
   }
+
 
   private accept(conn: net.Socket): void {
     const admission = this.slots.admit(conn);

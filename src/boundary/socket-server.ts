@@ -4,11 +4,20 @@ import path from "node:path";
 import { ConnectionSlots, IDLE_EVICTION_MS } from "../connection-slots.js";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
-import { claimSocketPath, listenPrivate, removeOwnSocket, socketIdentity, type SocketIdentity } from "../socket-file.js";
+import {
+  claimSocketPath,
+  listenPrivate,
+  removeOwnSocket,
+  socketIdentity,
+  type SocketIdentity,
+  type SocketPathSource,
+} from "../socket-file.js";
 import { decodeFrameMessage, FrameDecoder, FrameError, type BoundaryFrameMessage } from "./codec.js";
 
 /** The flag the socket path comes from, named in every error about it. */
 export const BOUNDARY_SOCKET_FLAG = "--boundary-socket";
+/** Where the path comes from: the flag, or Coder's variable boundary and the Go agent read too. */
+const SOURCE: SocketPathSource = { flag: BOUNDARY_SOCKET_FLAG, env: "CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH" };
 
 /**
  * Boundary connections served at once; past it a new connection takes the
@@ -67,7 +76,7 @@ export class SocketServer {
   async listen(): Promise<void> {
     const dir = path.dirname(this.socketPath);
     if (!fs.existsSync(dir)) throw new Error(`socket directory ${dir} does not exist`);
-    await claimSocketPath(this.socketPath, BOUNDARY_SOCKET_FLAG);
+    await claimSocketPath(this.socketPath, SOURCE);
     const server = net.createServer((socket) => this.serve(socket));
     await listenPrivate(server, this.socketPath);
     this.bound = socketIdentity(this.socketPath);

@@ -1,4 +1,5 @@
 import { create, ScalarType, toBinary, type DescField, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import { putVarint, varintSize } from "./wire.js";
 
 /**
  * A reply encoder for the hot path of the dRPC server: protobuf-es's
@@ -42,23 +43,6 @@ const SCALAR_KINDS = new Map<ScalarType, Kind>([
   [ScalarType.UINT32, "uint32"],
 ]);
 
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function putVarint(buf: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    buf[at++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[at++] = n;
-  return at;
-}
 
 /** A negative int32 travels as its 64-bit two's complement: ten bytes. */
 const NEGATIVE_INT32_BYTES = 10;

@@ -50,7 +50,8 @@ export class ProtocolError extends Error {
   }
 }
 
-function varintSize(n: number): number {
+/** Bytes of `n` as a protobuf varint. */
+export function varintSize(n: number): number {
   let size = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 128);
@@ -59,7 +60,8 @@ function varintSize(n: number): number {
   return size;
 }
 
-function putVarint(buf: Uint8Array, at: number, n: number): number {
+/** Writes `n` as a protobuf varint at `at`; returns the offset after it. */
+export function putVarint(buf: Uint8Array, at: number, n: number): number {
   while (n >= 0x80) {
     buf[at++] = (n % 128) | 0x80;
     n = Math.floor(n / 128);

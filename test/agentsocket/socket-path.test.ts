@@ -28,12 +28,12 @@ test("a path that holds a regular file or a directory is refused and left alone"
   try {
     const file = path.join(dir, "notes.txt");
     fs.writeFileSync(file, "keep me");
-    await refuses(file, /^--agent-socket: .*notes\.txt exists and is not a socket$/);
+    await refuses(file, /^--agent-socket: .*notes\.txt exists and is not a socket: move that file away or choose another --agent-socket$/);
     assert.equal(fs.readFileSync(file, "utf8"), "keep me");
     const sub = path.join(dir, "sub");
     fs.mkdirSync(sub);
     fs.writeFileSync(path.join(sub, "inner"), "x");
-    await refuses(sub, /^--agent-socket: .*sub exists and is not a socket$/);
+    await refuses(sub, /^--agent-socket: .*sub exists and is not a socket: move that file away or choose another --agent-socket$/);
     assert.equal(fs.readFileSync(path.join(sub, "inner"), "utf8"), "x");
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

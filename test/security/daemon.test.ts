@@ -260,7 +260,7 @@ describe("owned boundary socket", () => {
       const agentd = await startAgentd({ dir });
       try {
         const line = await agentd.waitForLog((l) => l.component === "boundary" && l.level === 50);
-        assert.match(String(line.err), /--boundary-socket: another server is listening on/);
+        assert.match(String(line.err), /--boundary-socket: socket path .* is not available: another server is listening on it .*set --boundary-socket or CODER_AGENT_BOUNDARY_LOG_PROXY_SOCKET_PATH/);
         assert.equal((await readyz(agentd)).boundary, false);
       } finally {
         assert.equal(await agentd.stop(), 0);
