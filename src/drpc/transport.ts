@@ -37,19 +37,41 @@ function toConnectCode(code: number): Code {
   return code >= 1 && code <= 16 ? (code as Code) : Code.Unknown;
 }
 
+/**
+ * The header and trailer of a reply (dRPC carries none), made only when a
+ * caller reads them: `Headers` loads Node's fetch implementation (about
+ * 12 MiB) on first use, which a daemon that only makes calls never needs.
+ */
+function noMetadata(): { readonly header: Headers; readonly trailer: Headers } {
+  let header: Headers | undefined;
+  let trailer: Headers | undefined;
+  return {
+    get header() {
+      return (header ??= new Headers());
+    },
+    get trailer() {
+      return (trailer ??= new Headers());
+    },
+  };
+}
+
 /** What came back for one call, in arrival order: messages, the end (null), or an error. */
 class Replies {
   private readonly items: (Uint8Array | Error | null)[] = [];
   private wake: (() => void) | undefined;
   /** Set while dialing, so that a deadline or abort also ends the wait for the connection. */
   onFail: ((err: ConnectError) => void) | undefined;
+  /** Set once the call is over: the close of its connection is then no failure (and builds no error). */
+  finished = false;
 
   put(item: Uint8Array | Error | null): void {
+    if (this.finished) return;
     this.items.push(item);
     this.wake?.();
   }
 
   fail(message: string, code: Code, cause?: Error): void {
+    if (this.finished) return;
     const err = new ConnectError(message, code, undefined, undefined, cause);
     this.onFail?.(err);
     this.put(err);
@@ -141,6 +163,7 @@ async function* call(
       yield item;
     }
   } finally {
+    replies.finished = true;
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     conn?.destroy();
@@ -165,15 +188,13 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
       const request = wireBytes(method.input, create(method.input, input));
       let reply: Uint8Array | undefined;
       for await (const data of call(opts, rpcName(method), request, signal, timeoutMs)) reply ??= data;
-      return {
-        stream: false,
-        service: method.parent,
-        method,
-        header: new Headers(),
+      return Object.defineProperties(noMetadata(), {
+        stream: { value: false, enumerable: true },
+        service: { value: method.parent, enumerable: true },
+        method: { value: method, enumerable: true },
         // A server whose handler returned nothing sends only CloseSend: that is an empty message.
-        message: fromBinary(method.output, reply ?? new Uint8Array(0)),
-        trailer: new Headers(),
-      };
+        message: { value: fromBinary(method.output, reply ?? new Uint8Array(0)), enumerable: true },
+      }) as UnaryResponse<I, O>;
     },
 
     async stream<I extends DescMessage, O extends DescMessage>(
@@ -197,14 +218,12 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
           yield fromBinary(method.output, data);
         }
       }
-      return {
-        stream: true,
-        service: method.parent,
-        method,
-        header: new Headers(),
-        message: messages(),
-        trailer: new Headers(),
-      };
+      return Object.defineProperties(noMetadata(), {
+        stream: { value: true, enumerable: true },
+        service: { value: method.parent, enumerable: true },
+        method: { value: method, enumerable: true },
+        message: { value: messages(), enumerable: true },
+      }) as StreamResponse<I, O>;
     },
   };
 }

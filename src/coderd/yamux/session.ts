@@ -196,11 +196,13 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
 
   sendFrame(header: Header, data?: Buffer): boolean {
     if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return true;
-    // Frames written in one tick leave as one transport write (one WebSocket message).
+    // Frames written in one turn of the event loop (the callbacks and promise
+    // continuations of one I/O phase) leave as one transport write: one
+    // WebSocket message and one syscall instead of one per stream's frame.
     if (!this.corked) {
       this.corked = true;
       this.conn.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.conn.uncork();
       });
