@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { chatScope, type ChatScope } from "../http/chat.js";
-import { BodyError, MAX_BODY_BYTES, readBody, writeError, writeJson } from "../http/json.js";
+import { BodyError, MAX_BODY_BYTES, readBody, writeError, writeJson, writeJsonBytes } from "../http/json.js";
 import type { HttpServer } from "../http/server.js";
 import type { Logger } from "../log.js";
 import { GoJsonError } from "../process/go-json.js";
@@ -9,6 +9,7 @@ import { SourceError, tooLarge } from "./atomic-write.js";
 import { FileError, goQuote } from "./errors.js";
 import type { Files, Precondition } from "./files.js";
 import type { FilesMetrics } from "./metrics.js";
+import { linesResponseJson } from "./lines-json.js";
 import { INVALID_QUERY_MESSAGE, QueryParser } from "./query.js";
 import { DEFAULT_LINE_LIMITS } from "./read-lines.js";
 import { decodeEditFilesRequest, decodeListDirectoryRequest } from "./requests.js";
@@ -142,7 +143,7 @@ export function registerFilesRoutes(http: HttpServer, files: Files, metrics: Fil
     }));
     const { response, sha256 } = await files.readFileLines(q.path, q.offset, q.limit, q.limits);
     if (sha256) res.setHeader("ETag", `"${sha256}"`);
-    writeJson(res, 200, response);
+    writeJsonBytes(res, 200, linesResponseJson(response));
   });
 
   route(
