@@ -38,12 +38,18 @@ import { startAgentd, tempDir, type RunningAgentd } from "../test/helpers/agentd
 const MIB = 1024 * 1024;
 const EDIT_SAMPLES = 40;
 const LINES_SAMPLES = 40;
-const WRITE_SAMPLES = 5;
+const WRITE_SAMPLES = 9;
+/** Untimed rounds before the small-request cases. */
+const WARMUP_ROUNDS = 10;
+/** Untimed rounds before the 64 MiB uploads. */
+const WRITE_WARMUP_ROUNDS = 3;
 const WRITE_BYTES = 64 * MIB;
 const LINES = 10_000;
 const READERS = 100;
 const READ_PER_CLIENT = 16 * MIB;
 const SPARSE_BYTES = 1024 * MIB;
+/** USER_HZ of /proc/<pid>/stat's utime and stime (100 on Linux). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * The naive server: Node's http module and the fs calls the issue names,
@@ -112,6 +118,13 @@ async function startNaive(): Promise<{ url: string; proc: ChildProcess }> {
 interface Servers {
   agentd: RunningAgentd;
   naive: string;
+  naivePid: number;
+}
+
+/** CPU time (user + system, ms) a process has used so far. */
+function cpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
 function median(xs: number[]): number {
@@ -125,13 +138,32 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Runs each of `fns` in turn, `n` rounds; the median ms of each. */
-async function alternate(n: number, fns: (() => Promise<unknown>)[]): Promise<number[]> {
+/** A case's medians per variant, and each server's CPU time per timed request. */
+interface Measured {
+  medians: number[];
+  cpu: { agentd: number; naive: number };
+}
+
+/**
+ * Runs each of `fns` (agentd, naive server, in-process) in turn, `warmup`
+ * untimed rounds (JIT and page cache reach their steady state) then `n`
+ * timed rounds; the median ms of each, and the CPU time each server spent
+ * per timed request, which load from elsewhere on the machine hardly skews.
+ */
+async function alternate(servers: Servers, warmup: number, n: number, fns: (() => Promise<unknown>)[]): Promise<Measured> {
+  for (let i = 0; i < warmup; i++) {
+    for (const fn of fns) await fn();
+  }
+  const agentdCpu = cpuMs(servers.agentd.proc.pid!);
+  const naiveCpu = cpuMs(servers.naivePid);
   const samples = fns.map((): number[] => []);
   for (let i = 0; i < n; i++) {
     for (const [k, fn] of fns.entries()) samples[k]!.push(await time(fn));
   }
-  return samples.map(median);
+  return {
+    medians: samples.map(median),
+    cpu: { agentd: (cpuMs(servers.agentd.proc.pid!) - agentdCpu) / n, naive: (cpuMs(servers.naivePid) - naiveCpu) / n },
+  };
 }
 
 async function post(url: string, body: string): Promise<void> {
@@ -141,12 +173,14 @@ async function post(url: string, body: string): Promise<void> {
 }
 
 /** Prints a case's numbers (latencies, or throughputs when `throughput`) and agentd's ratio to the naive server. */
-function report(what: string, unit: string, [api, naive, local]: number[], goal: string, throughput = false): void {
+function report(what: string, unit: string, values: number[], cpu: Measured["cpu"], goal: string, throughput = false): void {
+  const [api, naive, local] = values as [number, number, number];
   const f = (x: number) => x.toFixed(unit === "ms" ? 2 : 0);
-  console.log(`${what}: agentd ${f(api!)} ${unit}, naive HTTP server ${f(naive!)} ${unit}, in-process (reference) ${f(local!)} ${unit}`);
-  console.log(`  agentd / in-process (reference only) = ${(api! / local!).toFixed(2)}`);
+  console.log(`${what}: agentd ${f(api)} ${unit}, naive HTTP server ${f(naive)} ${unit}, in-process (reference) ${f(local)} ${unit}`);
+  console.log(`  CPU per request: agentd ${cpu.agentd.toFixed(1)} ms, naive HTTP server ${cpu.naive.toFixed(1)} ms`);
+  console.log(`  agentd / in-process (reference only) = ${(api / local).toFixed(2)}`);
   const name = what.split(" ")[0];
-  const ratio = (api! / naive!).toFixed(2);
+  const ratio = (api / naive).toFixed(2);
   console.log(throughput ? `ratio: ${name} / baseline throughput = ${ratio} (goal ${goal})` : `ratio: ${name} / baseline = ${ratio}x (goal ${goal})`);
 }
 
@@ -165,7 +199,7 @@ async function benchEdit(servers: Servers, dir: string): Promise<void> {
     return post(`${base}/api/v0/edit-files`, JSON.stringify({ files: [{ path: file, edits: [{ old_text: edit[0], new_text: edit[1] }] }] }));
   };
   const local = editor("edit-fs.js");
-  const times = await alternate(EDIT_SAMPLES, [
+  const { medians, cpu } = await alternate(servers, WARMUP_ROUNDS, EDIT_SAMPLES, [
     viaHttp(servers.agentd.url, editor("edit-api.js")),
     viaHttp(servers.naive, editor("edit-naive.js")),
     async () => {
@@ -175,7 +209,7 @@ async function benchEdit(servers: Servers, dir: string): Promise<void> {
       await fs.promises.rename(`${file}.tmp`, file);
     },
   ]);
-  report("edit-files 1 MiB", "ms", times, "≤ 1.5");
+  report("edit-files 1 MiB", "ms", medians, cpu, "≤ 1.5");
 }
 
 function upload(url: string, data: Buffer): Promise<void> {
@@ -195,7 +229,7 @@ async function benchWrite(servers: Servers, dir: string): Promise<void> {
   const viaHttp = (base: string, name: string) => () =>
     upload(`${base}/api/v0/write-file?path=${encodeURIComponent(path.join(dir, name))}`, data);
   const localTarget = path.join(dir, "write-fs.bin");
-  const times = await alternate(WRITE_SAMPLES, [
+  const { medians, cpu } = await alternate(servers, WRITE_WARMUP_ROUNDS, WRITE_SAMPLES, [
     viaHttp(servers.agentd.url, "write-api.bin"),
     viaHttp(servers.naive, "write-naive.bin"),
     async () => {
@@ -209,7 +243,7 @@ async function benchWrite(servers: Servers, dir: string): Promise<void> {
     },
   ]);
   const mibps = (ms: number) => WRITE_BYTES / MIB / (ms / 1000);
-  report("write-file 64 MiB", "MiB/s", times.map(mibps), "≥ 0.8", true);
+  report("write-file 64 MiB", "MiB/s", medians.map(mibps), cpu, "≥ 0.8", true);
 }
 
 async function benchLines(servers: Servers, dir: string): Promise<void> {
@@ -228,7 +262,7 @@ async function benchLines(servers: Servers, dir: string): Promise<void> {
     const body = (await (await fetch(`${base}/api/v0/read-file-lines?${q}`)).json()) as { lines_read: number };
     if (body.lines_read !== LINES) throw new Error(`read ${body.lines_read} lines`);
   };
-  const times = await alternate(LINES_SAMPLES, [
+  const { medians, cpu } = await alternate(servers, WARMUP_ROUNDS, LINES_SAMPLES, [
     viaHttp(servers.agentd.url),
     viaHttp(servers.naive),
     async () => {
@@ -236,7 +270,7 @@ async function benchLines(servers: Servers, dir: string): Promise<void> {
       if (lines.length !== LINES) throw new Error("split");
     },
   ]);
-  report("read-file-lines 10,000 lines", "ms", times, "≤ 2");
+  report("read-file-lines 10,000 lines", "ms", medians, cpu, "≤ 2");
 }
 
 function rssBytes(pid: number): number {
@@ -286,7 +320,7 @@ const dir = tempDir("agentd-bench-files-");
 const agentd = await startAgentd({ env: { AGENTD_LOG_LEVEL: "info" } });
 const naive = await startNaive();
 try {
-  const servers = { agentd, naive: naive.url };
+  const servers = { agentd, naive: naive.url, naivePid: naive.proc.pid! };
   await benchEdit(servers, dir);
   await benchLines(servers, dir);
   await benchWrite(servers, dir);

@@ -3,7 +3,6 @@ import type { Stats } from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
 import type { ChatScope } from "../http/chat.js";
 import type { Logger } from "../log.js";
 import { atomicWrite, type WriteSource } from "./atomic-write.js";
@@ -13,12 +12,11 @@ import type { FilesMetrics } from "./metrics.js";
 import { contentTypeOf } from "./mime.js";
 import { HashCache } from "./hash-cache.js";
 import { PathLocks } from "./path-lock.js";
+import { FileRangeReader, READ_CHUNK_BYTES } from "./range-reader.js";
 import { linesError, numberLines, type LineLimits, type LinesResponse } from "./read-lines.js";
 import type { EditFilesRequest, FileEditsEntry, ListDirectoryRequest } from "./requests.js";
 import { resolvePath } from "./resolve-path.js";
 
-/** Read-file chunk size: the memory one streaming read holds. */
-const READ_CHUNK_BYTES = 64 * 1024;
 /** Directories new parents are created with (Coder's MkdirAll(dir, 0755)). */
 const NEW_DIR_MODE = 0o755;
 
@@ -39,8 +37,8 @@ export interface FileRange {
   contentType: string;
   /** sha256 hex of the whole file, for whole-file reads of files up to maxWriteBytes. */
   sha256: string | undefined;
-  /** The bytes; owns the file handle and closes it when done or destroyed. */
-  stream: Readable;
+  /** The bytes, to be read once; owns the file handle. */
+  reader: FileRangeReader;
 }
 
 /** One file's diff in an edit-files answer. */
@@ -168,15 +166,8 @@ export class Files {
       const length = Math.min(Math.max(size - offset, 0), limit === 0 ? size : limit);
       const whole = offset === 0 && length === size && size <= this.opts.maxWriteBytes;
       const digest = whole ? await this.hashOf(fh, stat) : undefined;
-      if (length === 0) {
-        await fh.close();
-        return { length, contentType: contentTypeOf(p), sha256: digest, stream: Readable.from([]) };
-      }
-      const stream = fh.createReadStream({ start: offset, end: offset + length - 1, highWaterMark: READ_CHUNK_BYTES });
-      // Counted as the consumer (pipe or async iterator) takes chunks; paused until it does.
-      stream.on("data", (chunk: Buffer | string) => this.opts.metrics.readBytes.inc(chunk.length));
-      stream.pause();
-      return { length, contentType: contentTypeOf(p), sha256: digest, stream };
+      const reader = new FileRangeReader(fh, offset, length, (n) => this.opts.metrics.readBytes.inc(n));
+      return { length, contentType: contentTypeOf(p), sha256: digest, reader };
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import { chatScope, type ChatScope } from "../http/chat.js";
 import { BodyError, MAX_BODY_BYTES, readBody, writeError, writeJson, writeJsonBytes } from "../http/json.js";
 import type { HttpServer } from "../http/server.js";
@@ -125,7 +124,13 @@ export function registerFilesRoutes(http: HttpServer, files: Files, metrics: Fil
       "Content-Length": range.length,
       ...(range.sha256 ? { ETag: `"${range.sha256}"` } : {}),
     });
-    await pipeline(range.stream, res).catch((err: unknown) => log.debug({ err, path: q.path }, "read-file stream ended early"));
+    try {
+      await range.reader.writeTo(res);
+      res.end();
+    } catch (err) {
+      log.debug({ err, path: q.path }, "read-file stream ended early");
+      res.destroy();
+    }
   });
 
   route("GET", "read-file-lines", async (_req, res, url) => {

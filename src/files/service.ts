@@ -68,14 +68,15 @@ export function filesService(files: Files, metrics: FilesMetrics): ServiceImpl<t
       );
       let first = true;
       const head = () => ({ length: BigInt(range.length), contentType: range.contentType, sha256: range.sha256 ?? "" });
+      const stream = range.reader.stream();
       try {
-        for await (const chunk of range.stream as AsyncIterable<Buffer>) {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
           yield create(ReadFileResponseSchema, { data: chunk, ...(first ? head() : {}) });
           first = false;
         }
         if (first) yield create(ReadFileResponseSchema, head());
       } finally {
-        range.stream.destroy();
+        stream.destroy();
       }
     },
 
