@@ -117,6 +117,12 @@ async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
   return buf.subarray(0, got);
 }
 
+/** The whole file: one read when it still has its stat'ed size (no chunks to join), else Node's readFile. */
+async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
+  const data = await readUpTo(fh, size + 1);
+  return data.length <= size ? data : fh.readFile();
+}
+
 async function hashFile(fh: FileHandle, size: number): Promise<string> {
   const hash = createHash("sha256");
   const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES * 4, Math.max(size, 1)));
@@ -279,13 +285,13 @@ export class Files {
         this.opts.metrics.writtenBytes.inc(written);
         this.opts.metrics.countPasses(edit.passes);
       }
-      return pending.map((edit) => ({ path: edit.target.entry.path, diff: this.diff(edit) }));
+      return req.includeDiff ? pending.map((edit) => ({ path: edit.target.entry.path, diff: this.diff(edit) })) : undefined;
     });
     this.trackPaths(
       scope,
       targets.map((t) => t.entry.path),
     );
-    return req.includeDiff ? { files: diffs } : {};
+    return diffs ? { files: diffs } : {};
   }
 
   /** Coder's list-directory (LS): an absolute `queryPath`, else `req` relative to root or home. */
@@ -475,7 +481,7 @@ export class Files {
         throw new FileError(500, pathError("stat", resolved, err).message);
       });
       if (stat.isDirectory()) throw new FileError(400, `open ${resolved}: not a file`);
-      const before = await fh.readFile().catch((err: unknown) => {
+      const before = await readWhole(fh, stat.size).catch((err: unknown) => {
         throw new FileError(500, `read ${resolved}: ${pathError("read", resolved, err).message}`);
       });
       return { before, mode: stat.mode };
