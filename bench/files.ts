@@ -23,7 +23,12 @@
  *   lines JSON (goal ≤ 2×, median latency);
  * - agentd's RSS growth while it serves 100 concurrent read-file of a
  *   1 GiB sparse file (goal < 32 MiB); each client reads 16 MiB of the
- *   whole-file response and then goes away.
+ *   whole-file response and then goes away. It runs last, on the daemon
+ *   the other cases have worked, as a daemon in use is. File data held is
+ *   bounded (two 64 KiB buffers per reader); most of the rest is V8 growing
+ *   its young generation toward its default maximum (two 16 MiB semi-spaces)
+ *   under the allocation rate, which a freshly started daemon pays here and
+ *   a worked one has already paid.
  * The three variants of a case run alternately, sample by sample, so load
  * from elsewhere on the machine hurts them alike.
  * Run: make build && node --import tsx bench/files.ts
