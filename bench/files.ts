@@ -25,10 +25,10 @@
  *   1 GiB sparse file (goal < 32 MiB); each client reads 16 MiB of the
  *   whole-file response and then goes away. It runs last, on the daemon
  *   the other cases have worked, as a daemon in use is. File data held is
- *   bounded (two 64 KiB buffers per reader); most of the rest is V8 growing
- *   its young generation toward its default maximum (two 16 MiB semi-spaces)
- *   under the allocation rate, which a freshly started daemon pays here and
- *   a worked one has already paid.
+ *   bounded (two 64 KiB buffers per reader, 12.5 MiB for 100); much of the
+ *   rest is V8 growing its young generation under the allocation rate: run
+ *   alone on a fresh daemon this case grew 27-34 MiB on a loaded machine,
+ *   16 MiB with `node --max-semi-space-size=1`.
  * The three variants of a case run alternately, sample by sample, so load
  * from elsewhere on the machine hurts them alike.
  * Run: make build && node --import tsx bench/files.ts
