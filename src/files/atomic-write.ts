@@ -1,16 +1,22 @@
 import { randomUUID } from "node:crypto";
 import fs, { type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { finished, type Readable } from "node:stream";
 import type { Logger } from "../log.js";
 import { errnoOf, FileError, pathError } from "./errors.js";
 
 /** Permissions a new file is created with, before the umask (Coder's atomicWrite: 0666). */
 const NEW_FILE_MODE = 0o666;
-/** Bytes gathered from the request before one write to the temp file. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Body bytes held while the write before them is in flight; past this the
+ * request is paused until that write is done (4 MiB: a few milliseconds of
+ * disk time, so reading the socket and writing the file overlap, at a
+ * bounded memory cost per upload).
+ */
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
 /** Where the bytes come from: a buffer (edits, Connect) or a stream (an HTTP body). */
-export type WriteSource = Buffer | AsyncIterable<Uint8Array>;
+export type WriteSource = Buffer | Readable;
 
 /** Options of one atomic write. */
 export interface AtomicWriteOptions {
@@ -78,13 +84,7 @@ export async function atomicWrite(target: string, source: WriteSource, opts: Ato
   }
 }
 
-async function copyInto(
-  fh: FileHandle,
-  target: string,
-  tmp: string,
-  source: WriteSource,
-  maxBytes: number,
-): Promise<number> {
+async function copyInto(fh: FileHandle, target: string, tmp: string, source: WriteSource, maxBytes: number): Promise<number> {
   const write = async (chunks: Uint8Array[]) => {
     const want = chunks.reduce((n, c) => n + c.length, 0);
     let written: number;
@@ -95,33 +95,77 @@ async function copyInto(
     }
     if (written !== want) throw new FileError(500, `write ${target}: write ${tmp}: short write`);
   };
-  if (Buffer.isBuffer(source)) {
-    if (source.length > maxBytes) throw tooLarge(maxBytes);
-    if (source.length > 0) await write([source]);
-    return source.length;
-  }
-  let total = 0;
-  let batch: Uint8Array[] = [];
-  let batchBytes = 0;
-  const iterator = source[Symbol.asyncIterator]();
-  for (;;) {
-    let next: IteratorResult<Uint8Array>;
-    try {
-      next = await iterator.next();
-    } catch (err) {
-      throw new SourceError("request body ended early", { cause: err });
-    }
-    if (next.done) break;
-    total += next.value.length;
-    if (total > maxBytes) throw tooLarge(maxBytes);
-    batch.push(next.value);
-    batchBytes += next.value.length;
-    if (batchBytes >= WRITE_BATCH_BYTES) {
-      await write(batch);
-      batch = [];
-      batchBytes = 0;
-    }
-  }
-  if (batch.length > 0) await write(batch);
-  return total;
+  if (!Buffer.isBuffer(source)) return pump(source, write, maxBytes);
+  if (source.length > maxBytes) throw tooLarge(maxBytes);
+  if (source.length > 0) await write([source]);
+  return source.length;
+}
+
+/**
+ * Streams `source` into `write` with the socket and the file working at
+ * once: chunks that arrive while a write is in flight are gathered and go
+ * out in the next write (one writev), and the source is paused while
+ * MAX_PENDING_BYTES wait. Past `maxBytes` it stops with 413; a failure is
+ * reported only once no write is in flight, so the caller may close the file.
+ */
+function pump(source: Readable, write: (chunks: Uint8Array[]) => Promise<void>, maxBytes: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let total = 0;
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    let writing = false;
+    let ended = false;
+    let failure: unknown;
+    const stop = () => {
+      source.off("data", onData);
+      stopWatching();
+    };
+    const fail = (err: unknown) => {
+      if (failure !== undefined) return;
+      failure = err;
+      stop();
+      if (!writing) reject(err);
+    };
+    const flush = () => {
+      if (writing || failure !== undefined) return;
+      if (pendingBytes === 0) {
+        if (ended) {
+          stop();
+          resolve(total);
+        }
+        return;
+      }
+      const batch = pending;
+      pending = [];
+      pendingBytes = 0;
+      writing = true;
+      if (!ended) source.resume();
+      write(batch).then(
+        () => {
+          writing = false;
+          if (failure !== undefined) reject(failure);
+          else flush();
+        },
+        (err: unknown) => {
+          writing = false;
+          fail(err);
+          if (failure !== err) reject(failure);
+        },
+      );
+    };
+    const onData = (chunk: Uint8Array) => {
+      total += chunk.length;
+      if (total > maxBytes) return fail(tooLarge(maxBytes));
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= MAX_PENDING_BYTES) source.pause();
+      flush();
+    };
+    const stopWatching = finished(source, { writable: false }, (err) => {
+      if (err) return fail(new SourceError("request body ended early", { cause: err }));
+      ended = true;
+      flush();
+    });
+    source.on("data", onData);
+  });
 }

@@ -3,7 +3,6 @@ import type { Stats } from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
 import type { ChatScope } from "../http/chat.js";
 import type { Logger } from "../log.js";
 import { atomicWrite, type WriteSource } from "./atomic-write.js";
@@ -13,12 +12,11 @@ import type { FilesMetrics } from "./metrics.js";
 import { contentTypeOf } from "./mime.js";
 import { HashCache } from "./hash-cache.js";
 import { PathLocks } from "./path-lock.js";
+import { FileRangeReader, READ_CHUNK_BYTES } from "./range-reader.js";
 import { linesError, numberLines, type LineLimits, type LinesResponse } from "./read-lines.js";
 import type { EditFilesRequest, FileEditsEntry, ListDirectoryRequest } from "./requests.js";
 import { resolvePath } from "./resolve-path.js";
 
-/** Read-file chunk size: the memory one streaming read holds. */
-const READ_CHUNK_BYTES = 64 * 1024;
 /** Directories new parents are created with (Coder's MkdirAll(dir, 0755)). */
 const NEW_DIR_MODE = 0o755;
 
@@ -39,8 +37,8 @@ export interface FileRange {
   contentType: string;
   /** sha256 hex of the whole file, for whole-file reads of files up to maxWriteBytes. */
   sha256: string | undefined;
-  /** The bytes; owns the file handle and closes it when done or destroyed. */
-  stream: Readable;
+  /** The bytes, to be read once; owns the file handle. */
+  reader: FileRangeReader;
 }
 
 /** One file's diff in an edit-files answer. */
@@ -119,6 +117,12 @@ async function readUpTo(fh: FileHandle, size: number): Promise<Buffer> {
   return buf.subarray(0, got);
 }
 
+/** The whole file: one read when it still has its stat'ed size (no chunks to join), else Node's readFile. */
+async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
+  const data = await readUpTo(fh, size + 1);
+  return data.length <= size ? data : fh.readFile();
+}
+
 async function hashFile(fh: FileHandle, size: number): Promise<string> {
   const hash = createHash("sha256");
   const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES * 4, Math.max(size, 1)));
@@ -168,15 +172,8 @@ export class Files {
       const length = Math.min(Math.max(size - offset, 0), limit === 0 ? size : limit);
       const whole = offset === 0 && length === size && size <= this.opts.maxWriteBytes;
       const digest = whole ? await this.hashOf(fh, stat) : undefined;
-      if (length === 0) {
-        await fh.close();
-        return { length, contentType: contentTypeOf(p), sha256: digest, stream: Readable.from([]) };
-      }
-      const stream = fh.createReadStream({ start: offset, end: offset + length - 1, highWaterMark: READ_CHUNK_BYTES });
-      // Counted as the consumer (pipe or async iterator) takes chunks; paused until it does.
-      stream.on("data", (chunk: Buffer | string) => this.opts.metrics.readBytes.inc(chunk.length));
-      stream.pause();
-      return { length, contentType: contentTypeOf(p), sha256: digest, stream };
+      const reader = new FileRangeReader(fh, offset, length, (n) => this.opts.metrics.readBytes.inc(n));
+      return { length, contentType: contentTypeOf(p), sha256: digest, reader };
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
@@ -288,13 +285,13 @@ export class Files {
         this.opts.metrics.writtenBytes.inc(written);
         this.opts.metrics.countPasses(edit.passes);
       }
-      return pending.map((edit) => ({ path: edit.target.entry.path, diff: this.diff(edit) }));
+      return req.includeDiff ? pending.map((edit) => ({ path: edit.target.entry.path, diff: this.diff(edit) })) : undefined;
     });
     this.trackPaths(
       scope,
       targets.map((t) => t.entry.path),
     );
-    return req.includeDiff ? { files: diffs } : {};
+    return diffs ? { files: diffs } : {};
   }
 
   /** Coder's list-directory (LS): an absolute `queryPath`, else `req` relative to root or home. */
@@ -484,7 +481,7 @@ export class Files {
         throw new FileError(500, pathError("stat", resolved, err).message);
       });
       if (stat.isDirectory()) throw new FileError(400, `open ${resolved}: not a file`);
-      const before = await fh.readFile().catch((err: unknown) => {
+      const before = await readWhole(fh, stat.size).catch((err: unknown) => {
         throw new FileError(500, `read ${resolved}: ${pathError("read", resolved, err).message}`);
       });
       return { before, mode: stat.mode };

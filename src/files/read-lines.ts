@@ -1,4 +1,3 @@
-import { decodeUtf8LikeGo } from "../process/go-utf8.js";
 
 /** workspacesdk.ReadFileLinesLimits and their defaults (DefaultMaxFileSize, …). */
 export interface LineLimits {
@@ -16,6 +15,8 @@ export const DEFAULT_LINE_LIMITS: LineLimits = {
   maxResponseBytes: 32768,
 };
 
+/** The content of an empty file. */
+const EMPTY = Buffer.alloc(0);
 /** Marks a line cut at max_line_bytes. */
 const TRUNCATED_SUFFIX = Buffer.from("... [truncated]");
 const NEWLINE = 0x0a;
@@ -31,7 +32,8 @@ export interface LinesResponse {
   file_size?: number;
   total_lines?: number;
   lines_read?: number;
-  content?: string;
+  /** The numbered lines as raw file bytes; invalid UTF-8 becomes U+FFFD only when encoded (linesResponseJson, contentText). */
+  content?: Buffer;
   error?: string;
 }
 
@@ -45,9 +47,25 @@ function omitZero(r: Required<LinesResponse>): LinesResponse {
   if (r.file_size) out.file_size = r.file_size;
   if (r.total_lines) out.total_lines = r.total_lines;
   if (r.lines_read) out.lines_read = r.lines_read;
-  if (r.content) out.content = r.content;
+  if (r.content.length > 0) out.content = r.content;
   if (r.error) out.error = r.error;
   return out;
+}
+
+/** Lines shorter than this are copied byte by byte: cheaper than a native copy call per line. */
+const SHORT_COPY_BYTES = 128;
+
+/** Writes an ASCII string at `at`; returns the end offset (no native call per short string). */
+function writeLatin1(out: Buffer, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i);
+  return at;
+}
+
+/** Copies `data[from, to)` to `out` at `at`; returns the end offset. */
+function copyBytes(data: Buffer, from: number, to: number, out: Buffer, at: number): number {
+  if (to - from >= SHORT_COPY_BYTES) return at + data.copy(out, at, from, to);
+  for (let i = from; i < to; i++) out[at++] = data[i]!;
+  return at;
 }
 
 /**
@@ -59,7 +77,7 @@ function omitZero(r: Required<LinesResponse>): LinesResponse {
  * only when the content is encoded, as Go's JSON encoder does.
  */
 export function numberLines(data: Buffer, fileSize: number, offset: number, limit: number, limits: LineLimits): LinesResponse {
-  if (data.length === 0) return omitZero({ success: true, file_size: fileSize, total_lines: 0, lines_read: 0, content: "", error: "" });
+  if (data.length === 0) return omitZero({ success: true, file_size: fileSize, total_lines: 0, lines_read: 0, content: EMPTY, error: "" });
   const starts = [0];
   for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) starts.push(i + 1);
   const totalLines = starts.length;
@@ -87,8 +105,8 @@ export function numberLines(data: Buffer, fileSize: number, offset: number, limi
     if (lines >= limits.maxResponseLines) {
       return linesError(`output would exceed ${limits.maxResponseLines} lines. Read less at a time using offset and limit parameters.`);
     }
-    let at = bytes + out.write(prefix, bytes, "latin1");
-    at += data.copy(out, at, start, start + kept);
+    let at = writeLatin1(out, bytes, prefix);
+    at = copyBytes(data, start, start + kept, out, at);
     if (cut) TRUNCATED_SUFFIX.copy(out, at);
     lines++;
     bytes = newTotal;
@@ -98,7 +116,7 @@ export function numberLines(data: Buffer, fileSize: number, offset: number, limi
     file_size: fileSize,
     total_lines: totalLines,
     lines_read: lines,
-    content: decodeUtf8LikeGo(out.subarray(0, bytes)),
+    content: out.subarray(0, bytes),
     error: "",
   });
 }

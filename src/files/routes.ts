@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import { chatScope, type ChatScope } from "../http/chat.js";
-import { BodyError, MAX_BODY_BYTES, readBody, writeError, writeJson } from "../http/json.js";
+import { BodyError, MAX_BODY_BYTES, readBody, writeError, writeJson, writeJsonBytes } from "../http/json.js";
 import type { HttpServer } from "../http/server.js";
 import type { Logger } from "../log.js";
 import { GoJsonError } from "../process/go-json.js";
@@ -9,6 +8,7 @@ import { SourceError, tooLarge } from "./atomic-write.js";
 import { FileError, goQuote } from "./errors.js";
 import type { Files, Precondition } from "./files.js";
 import type { FilesMetrics } from "./metrics.js";
+import { linesResponseJson } from "./lines-json.js";
 import { INVALID_QUERY_MESSAGE, QueryParser } from "./query.js";
 import { DEFAULT_LINE_LIMITS } from "./read-lines.js";
 import { decodeEditFilesRequest, decodeListDirectoryRequest } from "./requests.js";
@@ -124,7 +124,13 @@ export function registerFilesRoutes(http: HttpServer, files: Files, metrics: Fil
       "Content-Length": range.length,
       ...(range.sha256 ? { ETag: `"${range.sha256}"` } : {}),
     });
-    await pipeline(range.stream, res).catch((err: unknown) => log.debug({ err, path: q.path }, "read-file stream ended early"));
+    try {
+      await range.reader.writeTo(res);
+      res.end();
+    } catch (err) {
+      log.debug({ err, path: q.path }, "read-file stream ended early");
+      res.destroy();
+    }
   });
 
   route("GET", "read-file-lines", async (_req, res, url) => {
@@ -142,7 +148,7 @@ export function registerFilesRoutes(http: HttpServer, files: Files, metrics: Fil
     }));
     const { response, sha256 } = await files.readFileLines(q.path, q.offset, q.limit, q.limits);
     if (sha256) res.setHeader("ETag", `"${sha256}"`);
-    writeJson(res, 200, response);
+    writeJsonBytes(res, 200, linesResponseJson(response));
   });
 
   route(

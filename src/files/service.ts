@@ -17,6 +17,7 @@ import { ancestorIds, canonicalUuid, chatScope, type ChatScope } from "../http/c
 import { FileError, goQuote } from "./errors.js";
 import type { Files } from "./files.js";
 import type { FilesMetrics } from "./metrics.js";
+import { contentText } from "./lines-json.js";
 import { DEFAULT_LINE_LIMITS } from "./read-lines.js";
 import type { FilesRoute } from "./routes.js";
 
@@ -67,14 +68,15 @@ export function filesService(files: Files, metrics: FilesMetrics): ServiceImpl<t
       );
       let first = true;
       const head = () => ({ length: BigInt(range.length), contentType: range.contentType, sha256: range.sha256 ?? "" });
+      const stream = range.reader.stream();
       try {
-        for await (const chunk of range.stream as AsyncIterable<Buffer>) {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
           yield create(ReadFileResponseSchema, { data: chunk, ...(first ? head() : {}) });
           first = false;
         }
         if (first) yield create(ReadFileResponseSchema, head());
       } finally {
-        range.stream.destroy();
+        stream.destroy();
       }
     },
 
@@ -92,7 +94,7 @@ export function filesService(files: Files, metrics: FilesMetrics): ServiceImpl<t
           fileSize: BigInt(response.file_size ?? 0),
           totalLines: BigInt(response.total_lines ?? 0),
           linesRead: BigInt(response.lines_read ?? 0),
-          content: response.content ?? "",
+          content: contentText(response),
           error: response.error ?? "",
           sha256: response.success ? (sha256 ?? "") : "",
         });

@@ -7,7 +7,7 @@ const REPLACEMENT = "\uFFFD";
  * there are not one. Follows Go's utf8.DecodeRune: overlong forms, UTF-16
  * surrogates (U+D800–U+DFFF) and code points above U+10FFFF are invalid.
  */
-function sequenceLength(b: Uint8Array, i: number): number {
+export function sequenceLength(b: Uint8Array, i: number): number {
   const c = b[i]!;
   if (c < 0x80) return 1;
   const n = b.length - i;
