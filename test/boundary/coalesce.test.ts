@@ -31,7 +31,7 @@ describe("coalescing a connection's queued batches into one call", () => {
     const batches = [received("a"), received("b"), received("c", 10, "other"), received("d")];
     assert.equal(callLength(batches), 2);
     assert.equal(callLength(batches.slice(2)), 1);
-    const confined = queued(create(ReportBoundaryLogsRequestSchema, { ...logsRequest("e"), confinedProcessName: "claude" }));
+    const confined = queued(create(ReportBoundaryLogsRequestSchema, { ...logsRequest("e"), confinedProcessName: "ai-agent" }));
     assert.equal(callLength([received("a"), confined]), 1);
   });
 

@@ -11,7 +11,7 @@ import { BoundaryLogRing, DEFAULT_LOG_RING_CAPACITY } from "../../src/boundary/l
 import { boundaryLogService } from "../../src/boundary/log-service.js";
 import { connect, waitUntil, withProxy, write } from "./harness.js";
 
-function batch(urls: string[], allowed = true, process = "claude") {
+function batch(urls: string[], allowed = true, process = "ai-agent") {
   return {
     sessionId: "s-1",
     confinedProcessName: process,
@@ -43,8 +43,8 @@ describe("boundary log ring", () => {
     assert.deepEqual(
       logs.map((l) => [l.url, l.method, l.allowed, l.matchedRule, l.confinedProcessName, l.sessionId, l.receivedUnixMs, l.timeUnixMs]),
       [
-        ["https://a.example/x", "GET", true, "domain=x", "claude", "s-1", 42n, 1_700_000_000_000n],
-        ["https://b.example/y", "GET", true, "domain=x", "claude", "s-1", 42n, 1_700_000_000_001n],
+        ["https://a.example/x", "GET", true, "domain=x", "ai-agent", "s-1", 42n, 1_700_000_000_000n],
+        ["https://b.example/y", "GET", true, "domain=x", "ai-agent", "s-1", 42n, 1_700_000_000_001n],
       ],
     );
   });

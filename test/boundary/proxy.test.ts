@@ -91,7 +91,7 @@ describe("ReceiveAndForwardLogs", () => {
         socket,
         encodeLogsFrame({
           sessionId: "0b5a2c1e-5a4e-4c1b-9a57-3f1f2b3c4d5e",
-          confinedProcessName: "claude",
+          confinedProcessName: "ai-agent",
           logs: [
             {
               allowed: false,
@@ -105,7 +105,7 @@ describe("ReceiveAndForwardLogs", () => {
       await waitUntil(() => h.upstream.received.length === 1, "one forwarded batch");
       const got = h.upstream.received[0]!;
       assert.equal(got.sessionId, "0b5a2c1e-5a4e-4c1b-9a57-3f1f2b3c4d5e");
-      assert.equal(got.confinedProcessName, "claude");
+      assert.equal(got.confinedProcessName, "ai-agent");
       assert.equal(got.logs.length, 1);
       const log = got.logs[0]!;
       assert.equal(log.allowed, false);

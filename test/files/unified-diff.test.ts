@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { unifiedDiff } from "../../src/files/edit-engine.js";
 
-const diff = (before: string | Buffer, after: string | Buffer, label = "/work/a.txt") =>
+const diff = (before: string | Buffer, after: string | Buffer, label = "/src/a.txt") =>
   unifiedDiff(label, Buffer.from(before), Buffer.from(after));
 
 describe("unifiedDiff", () => {
@@ -13,7 +13,7 @@ describe("unifiedDiff", () => {
   });
 
   it("labels both sides with the caller's path and shows one changed line", () => {
-    assert.equal(diff("hello world\n", "HELLO world\n"), "--- /work/a.txt\n+++ /work/a.txt\n@@ -1 +1 @@\n-hello world\n+HELLO world\n");
+    assert.equal(diff("hello world\n", "HELLO world\n"), "--- /src/a.txt\n+++ /src/a.txt\n@@ -1 +1 @@\n-hello world\n+HELLO world\n");
   });
 
   it("keeps three lines of context and merges changes up to six lines apart into one hunk", () => {
@@ -21,7 +21,7 @@ describe("unifiedDiff", () => {
     const after = before.map((l) => (["l2\n", "l5\n", "l20\n"].includes(l) ? l.toUpperCase() : l));
     assert.equal(
       diff(before.join(""), after.join("")),
-      "--- /work/a.txt\n+++ /work/a.txt\n" +
+      "--- /src/a.txt\n+++ /src/a.txt\n" +
         "@@ -1,8 +1,8 @@\n l1\n-l2\n+L2\n l3\n l4\n-l5\n+L5\n l6\n l7\n l8\n" +
         // go-udiff does not count the lines joining the first hunk's edits toward later new-file line numbers.
         "@@ -17,4 +15,4 @@\n l17\n l18\n l19\n-l20\n+L20\n",
@@ -33,29 +33,29 @@ describe("unifiedDiff", () => {
     const after = before.map((l) => (l === "l1\n" || l === "l12\n" ? "X\n" : l));
     assert.equal(
       diff(before.join(""), after.join("")),
-      "--- /work/a.txt\n+++ /work/a.txt\n@@ -1,4 +1,4 @@\n-l1\n+X\n l2\n l3\n l4\n@@ -9,4 +9,4 @@\n l9\n l10\n l11\n-l12\n+X\n",
+      "--- /src/a.txt\n+++ /src/a.txt\n@@ -1,4 +1,4 @@\n-l1\n+X\n l2\n l3\n l4\n@@ -9,4 +9,4 @@\n l9\n l10\n l11\n-l12\n+X\n",
     );
   });
 
   it("marks lines without a final newline as go-udiff does", () => {
     assert.equal(
       diff("a\nb", "a\nc"),
-      "--- /work/a.txt\n+++ /work/a.txt\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n",
+      "--- /src/a.txt\n+++ /src/a.txt\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n",
     );
-    assert.equal(diff("a\n", "a"), "--- /work/a.txt\n+++ /work/a.txt\n@@ -1 +1 @@\n-a\n+a\n\\ No newline at end of file\n");
+    assert.equal(diff("a\n", "a"), "--- /src/a.txt\n+++ /src/a.txt\n@@ -1 +1 @@\n-a\n+a\n\\ No newline at end of file\n");
   });
 
   it("writes -0,0 and +0,0 for an empty side", () => {
-    assert.equal(diff("", "x\n"), "--- /work/a.txt\n+++ /work/a.txt\n@@ -0,0 +1 @@\n+x\n");
-    assert.equal(diff("x\n", ""), "--- /work/a.txt\n+++ /work/a.txt\n@@ -1 +0,0 @@\n-x\n");
+    assert.equal(diff("", "x\n"), "--- /src/a.txt\n+++ /src/a.txt\n@@ -0,0 +1 @@\n+x\n");
+    assert.equal(diff("x\n", ""), "--- /src/a.txt\n+++ /src/a.txt\n@@ -1 +0,0 @@\n-x\n");
   });
 
   it("shows pure insertions between kept lines", () => {
-    assert.equal(diff("a\nb\nc\nd\n", "a\nX\nb\nc\nY\nd\n"), "--- /work/a.txt\n+++ /work/a.txt\n@@ -1,4 +1,6 @@\n a\n+X\n b\n c\n+Y\n d\n");
+    assert.equal(diff("a\nb\nc\nd\n", "a\nX\nb\nc\nY\nd\n"), "--- /src/a.txt\n+++ /src/a.txt\n@@ -1,4 +1,6 @@\n a\n+X\n b\n c\n+Y\n d\n");
   });
 
   it("keeps CR bytes inside CRLF lines", () => {
-    assert.equal(diff("a\r\nb\r\n", "a\r\nB\r\n"), "--- /work/a.txt\n+++ /work/a.txt\n@@ -1,2 +1,2 @@\n a\r\n-b\r\n+B\r\n");
+    assert.equal(diff("a\r\nb\r\n", "a\r\nB\r\n"), "--- /src/a.txt\n+++ /src/a.txt\n@@ -1,2 +1,2 @@\n a\r\n-b\r\n+B\r\n");
   });
 
   it("turns invalid UTF-8 into U+FFFD as Go's JSON encoding would, and keeps valid UTF-8", () => {
@@ -68,7 +68,7 @@ describe("unifiedDiff", () => {
     const before = Array.from({ length: 3000 }, (_, i) => `a${i}\n`).join("");
     const after = Array.from({ length: 3000 }, (_, i) => `b${i}\n`).join("");
     const out = diff(before, after);
-    assert.ok(out.startsWith("--- /work/a.txt\n+++ /work/a.txt\n@@ -1,3000 +1,3000 @@\n-a0\n"));
+    assert.ok(out.startsWith("--- /src/a.txt\n+++ /src/a.txt\n@@ -1,3000 +1,3000 @@\n-a0\n"));
     assert.equal(out.split("\n").filter((l) => l.startsWith("-a")).length, 3000);
     assert.equal(out.split("\n").filter((l) => l.startsWith("+b")).length, 3000);
   });

@@ -22,7 +22,7 @@ describe("agentd mcp: coder_report_task through the agent socket", () => {
 
   before(async () => {
     agentd = await startAgentd();
-    session = await startMcp(["--socket-path", agentd.agentSocket, "--app-status-slug", "claude-code"]);
+    session = await startMcp(["--socket-path", agentd.agentSocket, "--app-status-slug", "my-agent"]);
   });
   after(async () => {
     await session.close();
@@ -51,7 +51,7 @@ describe("agentd mcp: coder_report_task through the agent socket", () => {
     const last = got.at(-1)!;
     assert.deepEqual(
       { slug: last.slug, state: last.state, message: last.message, uri: last.uri },
-      { slug: "claude-code", state: UpdateAppStatusRequest_AppStatusState.WORKING, message: "Cloning the repository", uri: "https://x.test/pr/7" },
+      { slug: "my-agent", state: UpdateAppStatusRequest_AppStatusState.WORKING, message: "Cloning the repository", uri: "https://x.test/pr/7" },
     );
   });
 

@@ -19,7 +19,7 @@ describe("coder_report_task end to end: MCP client → agentd mcp → agent sock
   before(async () => {
     agentd = await startAgentd({ args: ["--coder-url", peer.url, "--token", "t"] });
     await agentd.waitForLog((l) => l.msg === "connected to coderd", 20_000);
-    session = await startMcp(["--socket-path", agentd.agentSocket, "--app-status-slug", "claude-code"]);
+    session = await startMcp(["--socket-path", agentd.agentSocket, "--app-status-slug", "my-agent"]);
   });
   after(async () => {
     await session.close();
@@ -34,7 +34,7 @@ describe("coder_report_task end to end: MCP client → agentd mcp → agent sock
     const calls = peer.callsOf("UpdateAppStatus");
     assert.equal(calls.length, before + 1);
     const want = create(UpdateAppStatusRequestSchema, {
-      slug: "claude-code",
+      slug: "my-agent",
       state: UpdateAppStatusRequest_AppStatusState.FAILURE,
       message: "Fixing the flaky test",
       uri: "https://x.test/pr/9",

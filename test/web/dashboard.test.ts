@@ -150,8 +150,8 @@ describe("the dashboard in headless chromium", () => {
       log(true, "GET", "https://registry.npmjs.org/preact", "domain=registry.npmjs.org"),
     ];
     await writeFrames(agentd.boundarySocket, [
-      encodeLogsFrame({ logs: logs.slice(0, 6), sessionId: randomUUID(), confinedProcessName: "claude" }),
-      encodeLogsFrame({ logs: logs.slice(6), sessionId: randomUUID(), confinedProcessName: "claude" }),
+      encodeLogsFrame({ logs: logs.slice(0, 6), sessionId: randomUUID(), confinedProcessName: "ai-agent" }),
+      encodeLogsFrame({ logs: logs.slice(6), sessionId: randomUUID(), confinedProcessName: "ai-agent" }),
     ]);
     await page.getByText("8 allowed").waitFor();
     await page.getByText("3 denied").waitFor();
@@ -164,7 +164,7 @@ describe("the dashboard in headless chromium", () => {
     await shot("boundary");
     await page.getByLabel("Decision").selectOption("denied");
     await page.getByText("Showing the newest 3 of 3 matching").waitFor();
-    assert.match(await feed.first().innerText(), /denied\s+POST\s+https:\/\/evil\.example\.com\/upload\s+—\s+claude/);
+    assert.match(await feed.first().innerText(), /denied\s+POST\s+https:\/\/evil\.example\.com\/upload\s+—\s+ai-agent/);
     await page.getByLabel("Decision").selectOption("all");
     await page.getByRole("searchbox", { name: "Host" }).fill("npmjs");
     await page.getByText("Showing the newest 1 of 1 matching").waitFor();
