@@ -87,7 +87,8 @@ interface EditFailure {
   currentSha256?: string;
 }
 
-function sha256(data: Buffer): string {
+/** Hex sha256 of `data`, as ETag, If-Match and `current_sha256` carry it. */
+export function sha256(data: Buffer): string {
   return createHash("sha256").update(data).digest("hex");
 }
 

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   DirectoryEntrySchema,
   EditFilesResponseSchema,
@@ -13,19 +12,13 @@ import {
   WriteFileResponseSchema,
   type ReadFileResponse,
 } from "../../gen/agentd/files/v1/files_pb.js";
-import { ancestorIds, canonicalUuid, chatScope, type ChatScope } from "../http/chat.js";
+import { callChatScope } from "../http/chat.js";
 import { FileError, goQuote } from "./errors.js";
-import type { Files } from "./files.js";
+import { sha256, type Files } from "./files.js";
 import type { FilesMetrics } from "./metrics.js";
 import { contentText } from "./lines-json.js";
 import { DEFAULT_LINE_LIMITS } from "./read-lines.js";
 import type { FilesRoute } from "./routes.js";
-
-/** The chat scope of a call: its `chat_id` when set, else the Coder-Chat-Id headers. */
-function scopeOf(chatId: string, ancestors: string[], ctx: HandlerContext): ChatScope {
-  if (chatId) return { chatId: canonicalUuid(chatId), ancestorChatIds: ancestorIds(ancestors) };
-  return chatScope(Object.fromEntries(ctx.requestHeader.entries()));
-}
 
 /** A non-negative request number, else InvalidArgument naming the field. */
 function nonNegative(value: bigint, field: string): number {
@@ -104,10 +97,10 @@ export function filesService(files: Files, metrics: FilesMetrics): ServiceImpl<t
       counted("write-file", async () => {
         const content = Buffer.from(req.content.buffer, req.content.byteOffset, req.content.byteLength);
         const ifMatch = req.ifMatchSha256 === "" ? undefined : req.ifMatchSha256;
-        await files.writeFile(req.path, content, ifMatch, scopeOf(req.chatId, req.ancestorChatIds, ctx));
+        await files.writeFile(req.path, content, ifMatch, callChatScope(req.chatId, req.ancestorChatIds, ctx));
         return create(WriteFileResponseSchema, {
           message: `Successfully wrote to ${goQuote(req.path)}`,
-          sha256: createHash("sha256").update(content).digest("hex"),
+          sha256: sha256(content),
         });
       }),
 
@@ -122,7 +115,7 @@ export function filesService(files: Files, metrics: FilesMetrics): ServiceImpl<t
             })),
             includeDiff: req.includeDiff,
           },
-          scopeOf(req.chatId, req.ancestorChatIds, ctx),
+          callChatScope(req.chatId, req.ancestorChatIds, ctx),
         );
         return create(EditFilesResponseSchema, { files: (result.files ?? []).map((d) => create(FileDiffSchema, d)) });
       }),

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { HandlerContext } from "@connectrpc/connect";
 
 /** Header coderd sets on chat tool calls (workspacesdk.CoderChatIDHeader). */
 export const CHAT_ID_HEADER = "coder-chat-id";
@@ -65,4 +66,14 @@ export function ancestorIds(entries: readonly unknown[]): string[] {
     if (id && id !== NIL_UUID && !ids.includes(id)) ids.push(id);
   }
   return ids;
+}
+
+/**
+ * The chat scope of a Connect call: the request's `chat_id` (and ancestors)
+ * when set, else the Coder-Chat-Id headers as the JSON API reads them. An
+ * unparseable chat id makes the call non-chat.
+ */
+export function callChatScope(chatId: string, ancestorChatIds: string[], ctx: HandlerContext): ChatScope {
+  if (chatId) return { chatId: canonicalUuid(chatId), ancestorChatIds: ancestorIds(ancestorChatIds) };
+  return chatScope(Object.fromEntries(ctx.requestHeader.entries()));
 }

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import {
   ConfirmKillResponseSchema,
   FollowResponseSchema,
@@ -15,7 +15,7 @@ import {
   type FollowResponse,
   type ProcessInfo,
 } from "../../gen/agentd/process/v1/process_pb.js";
-import { ancestorIds, canonicalUuid, chatScope, type ChatScope } from "../http/chat.js";
+import { callChatScope } from "../http/chat.js";
 import { goQuote, ProcessError } from "./errors.js";
 import { KillPreviews, type ConfirmRefusal } from "./kill-preview.js";
 import type { ManagedProcess } from "./managed-process.js";
@@ -25,18 +25,6 @@ const SIGNAL_NAMES: Partial<Record<Signal, SignalName>> = {
   [Signal.KILL]: "kill",
   [Signal.TERMINATE]: "terminate",
 };
-
-/**
- * The chat scope of a Connect call: the request's `chat_id` (and
- * ancestors) when set, else the Coder-Chat-Id headers as the JSON API reads
- * them. An unparseable chat id makes the call non-chat.
- */
-function scopeOf(chatId: string, ancestorChatIds: string[], ctx: HandlerContext): ChatScope {
-  if (chatId) {
-    return { chatId: canonicalUuid(chatId), ancestorChatIds: ancestorIds(ancestorChatIds) };
-  }
-  return chatScope(Object.fromEntries(ctx.requestHeader.entries()));
-}
 
 /** Most processes one kill preview may name (the dashboard selects from a list of at most 10). */
 export const MAX_KILL_IDS = 100;
@@ -104,7 +92,7 @@ export function processService(
   return {
     start: (req, ctx) =>
       connectErrors(async () => {
-        const scope = scopeOf(req.chatId, req.ancestorChatIds, ctx);
+        const scope = callChatScope(req.chatId, req.ancestorChatIds, ctx);
         const started = await manager.startProcess(
           {
             command: req.command,
@@ -122,13 +110,13 @@ export function processService(
 
     list: (req, ctx) =>
       connectErrors(() => {
-        const procs = manager.list(scopeOf(req.chatId, [], ctx));
+        const procs = manager.list(callChatScope(req.chatId, [], ctx));
         return create(ListResponseSchema, { processes: procs.map(toProcessInfo) });
       }),
 
     output: (req, ctx) =>
       connectErrors(async () => {
-        const snap = await manager.output(req.id, scopeOf(req.chatId, [], ctx), { wait: req.wait, signal: ctx.signal });
+        const snap = await manager.output(req.id, callChatScope(req.chatId, [], ctx), { wait: req.wait, signal: ctx.signal });
         const t = snap.truncation;
         return create(OutputResponseSchema, {
           output: snap.output,
@@ -146,7 +134,7 @@ export function processService(
       }),
 
     async *follow(req, ctx): AsyncGenerator<FollowResponse> {
-      const { proc, queue } = await connectErrors(() => manager.follow(req.id, scopeOf(req.chatId, [], ctx)));
+      const { proc, queue } = await connectErrors(() => manager.follow(req.id, callChatScope(req.chatId, [], ctx)));
       try {
         for await (const item of queue.drain(ctx.signal)) {
           const droppedBytes = BigInt(item.droppedBytes);
@@ -160,7 +148,7 @@ export function processService(
 
     signal: (req, ctx) =>
       connectErrors(() => {
-        const scope = scopeOf(req.chatId, [], ctx);
+        const scope = callChatScope(req.chatId, [], ctx);
         manager.checkChatAccess(req.id, scope);
         const name = signalName(req.signal);
         manager.signal(req.id, scope, name);
@@ -169,7 +157,7 @@ export function processService(
 
     previewKill: (req, ctx) =>
       connectErrors(() => {
-        const scope = scopeOf(req.chatId, [], ctx);
+        const scope = callChatScope(req.chatId, [], ctx);
         signalName(req.signal);
         const procs = killIds(req.ids).map((id) => manager.get(id, scope));
         const exited = procs.find((p) => !p.running);
@@ -187,7 +175,7 @@ export function processService(
 
     confirmKill: (req, ctx) =>
       connectErrors(() => {
-        const scope = scopeOf(req.chatId, [], ctx);
+        const scope = callChatScope(req.chatId, [], ctx);
         const name = signalName(req.signal);
         const ids = killIds(req.ids);
         const refusal = previews.redeem(req.token, ids, req.signal);
