@@ -223,6 +223,46 @@ function usage(pid: number): { cpuSeconds: number; rssMiB: number; hwmMiB: numbe
   return { cpuSeconds, rssMiB: kib("VmRSS") / 1024, hwmMiB: kib("VmHWM") / 1024 };
 }
 
+/** What agentd's own /metrics says its memory is made of, in MiB. */
+interface MemorySample {
+  rss: number;
+  heapNew: number;
+  heapOld: number;
+  heapTotal: number;
+  external: number;
+}
+
+/** Samples agentd's /metrics every `everyMs` and keeps the sample taken at the highest RSS. */
+function memorySampler(url: string, everyMs: number): { stop(): MemorySample | undefined } {
+  let top: MemorySample | undefined;
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void fetch(`${url}/metrics`)
+      .then((res) => res.text())
+      .then((text) => {
+        const value = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1] ?? 0) / 2 ** 20;
+        const sample: MemorySample = {
+          rss: value("process_resident_memory_bytes"),
+          heapNew: value('nodejs_heap_space_size_total_bytes{space="new"}'),
+          heapOld: value('nodejs_heap_space_size_total_bytes{space="old"}'),
+          heapTotal: value("nodejs_heap_size_total_bytes"),
+          external: value("nodejs_external_memory_bytes"),
+        };
+        if (!top || sample.rss > top.rss) top = sample;
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      return top;
+    },
+  };
+}
+
 /** The per-second lines that ended within [from, to]. */
 function within(seconds: BoundaryLogSecond[], from: number, to: number): BoundaryLogSecond[] {
   return seconds.filter((s) => s.at > from && s.at <= to);
@@ -300,6 +340,7 @@ async function main(): Promise<void> {
       const delivered = within(seconds, written.start, Date.now()).reduce((n, s) => n + s.logs, 0);
       return { sent, delivered, rates, cpuPerLog: cpu / Math.max(1, delivered) };
     };
+    const sampler = memorySampler(agentd.url, 500);
     const peerBefore = usage(peer.proc.pid!).cpuSeconds;
     const sustained = await maxPhase(SUSTAINED_MS, SETTLE_MS);
     const peerCpuPerLog = (usage(peer.proc.pid!).cpuSeconds - peerBefore) / Math.max(1, sustained.delivered);
@@ -307,6 +348,7 @@ async function main(): Promise<void> {
     // The paced phase starts as soon as the flood stops, backlog or not.
     const floodPhase = await maxPhase(FLOOD_MS, 0);
     const peak = usage(pid);
+    const peakSample = sampler.stop();
     const after = await pacedPhase();
     // The backlog is gone from the first second whose own p99 is within the goal.
     const clearAt = after.got.findIndex((s) => (quantile([s], 0.99) ?? 0) <= GOAL_P99_AFTER_FLOOD_MS);
@@ -339,6 +381,12 @@ async function main(): Promise<void> {
     console.log(
       `agentd RSS: idle ${mib(idle.rssMiB)} MiB (goal ≤ ${GOAL_IDLE_RSS_MIB}); peak ${mib(peak.hwmMiB)} MiB (goal ≤ ${GOAL_PEAK_RSS_MIB})`,
     );
+    if (peakSample) {
+      const m = peakSample;
+      console.log(
+        `agentd memory at the highest sampled RSS (${mib(m.rss)} MiB, /metrics every 500 ms in the sustained and flood phases): V8 heap ${mib(m.heapTotal)} MiB (new space ${mib(m.heapNew)}, old space ${mib(m.heapOld)}), external ${mib(m.external)} MiB`,
+      );
+    }
     console.log(`delivered/offered: sustained ${sustained.delivered}/${sustained.sent}, flood ${floodPhase.delivered}/${floodPhase.sent} = ${ratio(floodPhase)} (offered = handed to the clients' sockets; with backpressure the rest was still queued there when the clients closed; the flood count stops when the next phase starts)`);
   } finally {
     await stop(agentd?.proc);
