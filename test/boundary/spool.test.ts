@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import { logBatchOf, type LogBatch } from "../../src/boundary/log-batch.js";
-import { Spool } from "../../src/boundary/spool.js";
+import { Spool, SPOOL_DB_FILE } from "../../src/boundary/spool.js";
 import { tempDir } from "../helpers/agentd.js";
 
 const dirs: string[] = [];
@@ -97,6 +97,43 @@ describe("boundary spool", () => {
     assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => i), "in order, none garbled");
     assert.equal(spool.batches, all.length);
     spool.close();
+  });
+});
+
+describe("opening the spool lazily", () => {
+  test("nothing is created until the first write, and a spool emptied removes its file", () => {
+    const dir = scratch();
+    const file = path.join(dir, SPOOL_DB_FILE);
+    const spool = Spool.inDataDir(dir, 1 << 20);
+    assert.equal(fs.existsSync(file), false);
+    assert.deepEqual(spool.peek(10), []);
+    spool.append([req("a"), req("b")]);
+    assert.equal(fs.existsSync(file), true);
+    spool.removeAll(spool.peek(10));
+    assert.equal(fs.existsSync(file), false, "an empty spool keeps no file");
+    assert.deepEqual(spool.stats(), { batches: 0, bytes: 0, oldestAgeSeconds: 0 });
+    spool.append([req("c")]);
+    assert.deepEqual(ids(spool), ["c"], "the next write opens it again");
+    spool.close();
+    assert.equal(fs.existsSync(file), true, "a spool holding batches is kept for the next start");
+    const again = Spool.inDataDir(dir, 1 << 20);
+    assert.deepEqual(ids(again), ["c"]);
+    again.close();
+  });
+
+  test("an empty spool file left by an earlier run is removed at start", () => {
+    const dir = scratch();
+    const file = path.join(dir, SPOOL_DB_FILE);
+    const first = Spool.inDataDir(dir, 1 << 20);
+    first.append([req("a")]);
+    const [a] = first.peek(1);
+    first.remove(a!);
+    assert.equal(fs.existsSync(file), true);
+    // Killed here: the file stays, holding no batch.
+    const second = Spool.inDataDir(dir, 1 << 20);
+    assert.equal(fs.existsSync(file), false);
+    assert.equal(second.batches, 0);
+    first.close();
   });
 });
 
