@@ -5,12 +5,13 @@ import {
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
 import { rememberEncoding } from "../coderd/known-encoding.js";
-import { walked, WireWalker } from "./wire-check.js";
+import { rulesOf, walked, WireWalker } from "./wire-check.js";
 
 /** Tags (field number << 3 | LEN) of ReportBoundaryLogsRequest's fields (agent.proto). */
 const LOGS_TAG = (1 << 3) | 2;
 const SESSION_ID_TAG = (2 << 3) | 2;
 const CONFINED_PROCESS_NAME_TAG = (3 << 3) | 2;
+const REQUEST_RULES = rulesOf(ReportBoundaryLogsRequestSchema);
 
 /**
  * One ReportBoundaryLogsRequest as the proxy carries it: its wire bytes and
@@ -48,7 +49,7 @@ export function scanLogBatch(bytes: Uint8Array): LogBatch | undefined {
     while (walker.pos < end) {
       const tag = walker.tag(end);
       const start = walker.pos;
-      walker.field(ReportBoundaryLogsRequestSchema, tag, end, 0);
+      walker.field(REQUEST_RULES, tag, end, 0);
       if (tag === LOGS_TAG) {
         logCount++;
         if (leading) logsEnd = walker.pos;

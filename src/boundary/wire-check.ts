@@ -18,6 +18,8 @@ interface Rule {
   wireType: number;
   /** The nested message a LEN field holds. */
   message?: DescMessage;
+  /** The rules of `message`, once looked up. */
+  nested?: Rules;
   /** A LEN field holding text that must be valid UTF-8. */
   utf8?: boolean;
 }
@@ -26,7 +28,7 @@ interface Rule {
  * Per field number: its Rule, `null` for a known field this check does not
  * cover (maps, groups, packed lists), undefined for an unknown field.
  */
-type Rules = (Rule | null | undefined)[];
+export type Rules = (Rule | null | undefined)[];
 
 /** Thrown (one shared instance, no stack) when bytes are not what the fast check covers. */
 class NotPlain {
@@ -71,7 +73,8 @@ function fieldRule(field: DescField): Rule | null {
   }
 }
 
-function rulesOf(schema: DescMessage): Rules {
+/** The rules of `schema`'s fields, made once per schema. */
+export function rulesOf(schema: DescMessage): Rules {
   let rules = rulesBySchema.get(schema);
   if (!rules) {
     rules = [];
@@ -83,8 +86,9 @@ function rulesOf(schema: DescMessage): Rules {
 
 /** True when `bytes[start, end)` is valid UTF-8; plain ASCII is checked without a native call. */
 function utf8(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return isUtf8(bytes.subarray(start, end));
-  return true;
+  let any = 0;
+  for (let i = start; i < end; i++) any |= bytes[i]!;
+  return any < 0x80 || isUtf8(bytes.subarray(start, end));
 }
 
 /**
@@ -99,6 +103,7 @@ export class WireWalker {
   /** A uint32 varint of at most 5 bytes ending before `end`. */
   uint32(end: number): number {
     const { bytes } = this;
+    if (this.pos < end && bytes[this.pos]! < 0x80) return bytes[this.pos++]!;
     let value = 0;
     for (let i = 0; i < MAX_VARINT32_BYTES; i++) {
       if (this.pos >= end) throw NOT_PLAIN;
@@ -149,25 +154,28 @@ export class WireWalker {
     this.pos += n;
   }
 
-  /** Passes one field's value (its tag read) of `schema`, checked by the field's kind. */
-  field(schema: DescMessage, tag: number, end: number, depth: number): void {
+  /** Passes one field's value (its tag read) of a message with `rules`, checked by the field's kind. */
+  field(rules: Rules, tag: number, end: number, depth: number): void {
     const wireType = tag & 7;
-    const rules = rulesOf(schema);
     const fieldNo = tag >>> 3;
     const rule = fieldNo < rules.length ? rules[fieldNo] : undefined;
     if (rule === undefined) return this.skip(wireType, end);
     if (rule === null || rule.wireType !== wireType) throw NOT_PLAIN;
     if (wireType !== LEN) return this.skip(wireType, end);
     const fieldEnd = this.length(end);
-    if (rule.message) this.message(rule.message, fieldEnd, depth + 1);
+    if (rule.message) this.fields((rule.nested ??= rulesOf(rule.message)), fieldEnd, depth + 1);
     else if (rule.utf8 && !utf8(this.bytes, this.pos, fieldEnd)) throw NOT_PLAIN;
     this.pos = fieldEnd;
   }
 
   /** Passes a message of `schema` that fills the bytes up to `end` exactly. */
   message(schema: DescMessage, end: number, depth: number): void {
+    this.fields(rulesOf(schema), end, depth);
+  }
+
+  private fields(rules: Rules, end: number, depth: number): void {
     if (depth > MAX_DEPTH) throw NOT_PLAIN;
-    while (this.pos < end) this.field(schema, this.tag(end), end, depth);
+    while (this.pos < end) this.field(rules, this.tag(end), end, depth);
   }
 }
 
