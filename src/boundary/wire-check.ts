@@ -26,7 +26,7 @@ interface Rule {
 
 /**
  * Per field number: its Rule, `null` for a known field this check does not
- * cover (maps, groups, packed lists), undefined for an unknown field.
+ * cover (maps, group-encoded messages), undefined for an unknown field.
  */
 export type Rules = (Rule | null | undefined)[];
 
@@ -163,24 +163,20 @@ export class WireWalker {
     if (rule === null || rule.wireType !== wireType) throw NOT_PLAIN;
     if (wireType !== LEN) return this.skip(wireType, end);
     const fieldEnd = this.length(end);
-    if (rule.message) this.fields((rule.nested ??= rulesOf(rule.message)), fieldEnd, depth + 1);
+    if (rule.message) this.message((rule.nested ??= rulesOf(rule.message)), fieldEnd, depth + 1);
     else if (rule.utf8 && !utf8(this.bytes, this.pos, fieldEnd)) throw NOT_PLAIN;
     this.pos = fieldEnd;
   }
 
-  /** Passes a message of `schema` that fills the bytes up to `end` exactly. */
-  message(schema: DescMessage, end: number, depth: number): void {
-    this.fields(rulesOf(schema), end, depth);
-  }
-
-  private fields(rules: Rules, end: number, depth: number): void {
+  /** Passes the fields of a message with `rules` that fill the bytes up to `end` exactly. */
+  message(rules: Rules, end: number, depth: number): void {
     if (depth > MAX_DEPTH) throw NOT_PLAIN;
     while (this.pos < end) this.field(rules, this.tag(end), end, depth);
   }
 }
 
 /**
- * Runs `walk` over `bytes`; false when it met something the fast check does
+ * Runs `walk` (a use of a WireWalker); false when it met something the walker does
  * not cover (the caller then asks the full decoder), true when the walk
  * completed. What a completed walk passed is well-formed for the schema the
  * walk used: fields of the right wire types, every length within its
@@ -197,10 +193,4 @@ export function walked(walk: () => void): boolean {
     if (err === NOT_PLAIN) return false;
     throw err;
   }
-}
-
-/** True when `bytes` are a plain, well-formed encoding of a `schema` message (see walked). */
-export function plainMessage(schema: DescMessage, bytes: Uint8Array): boolean {
-  const walker = new WireWalker(bytes);
-  return walked(() => walker.message(schema, bytes.length, 0));
 }
