@@ -1,11 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import {
-  ReportBoundaryLogsRequestSchema,
-  type ReportBoundaryLogsRequest,
-} from "../../gen/coder/agent/v2/agent_pb.js";
-import { rememberEncoding, wireBytes } from "../coderd/known-encoding.js";
+import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import { MAX_MESSAGE_SIZE } from "./codec.js";
+import { decodeLogs, type LogBatch } from "./log-batch.js";
 
 /**
  * Largest request one coalesced ReportBoundaryLogs call carries: boundary's
@@ -14,23 +10,9 @@ import { MAX_MESSAGE_SIZE } from "./codec.js";
  * largest frame takes every call.
  */
 export const MAX_CALL_BYTES = MAX_MESSAGE_SIZE;
-/** Field number of `logs` in ReportBoundaryLogsRequest (agent.proto). */
-const LOGS_FIELD = 1;
 
-/** A received request with its wire bytes, as the forwarder queues it. */
-export interface QueuedBatch {
-  readonly request: ReportBoundaryLogsRequest;
-  /** The request's wire bytes (those boundary sent, when known). */
-  readonly bytes: Uint8Array;
-}
-
-/** Pairs a request with its wire bytes. */
-export function queued(request: ReportBoundaryLogsRequest): QueuedBatch {
-  return { request, bytes: wireBytes(ReportBoundaryLogsRequestSchema, request) };
-}
-
-/** True when two requests may share one call: the same session and confined process. */
-function sameSession(a: ReportBoundaryLogsRequest, b: ReportBoundaryLogsRequest): boolean {
+/** True when two batches may share one call: the same session and confined process. */
+function sameSession(a: LogBatch, b: LogBatch): boolean {
   return a.sessionId === b.sessionId && a.confinedProcessName === b.confinedProcessName;
 }
 
@@ -39,73 +21,65 @@ function sameSession(a: ReportBoundaryLogsRequest, b: ReportBoundaryLogsRequest)
  * always, then those that follow with the same session while their bytes
  * together stay within `maxBytes`.
  */
-export function callLength(batches: readonly QueuedBatch[], maxBytes = MAX_CALL_BYTES): number {
+export function callLength(batches: readonly LogBatch[], maxBytes = MAX_CALL_BYTES): number {
   const first = batches[0];
   if (!first) return 0;
   let bytes = first.bytes.length;
   let n = 1;
   for (; n < batches.length; n++) {
     const next = batches[n]!;
-    if (!sameSession(first.request, next.request) || bytes + next.bytes.length > maxBytes) break;
+    if (!sameSession(first, next) || bytes + next.bytes.length > maxBytes) break;
     bytes += next.bytes.length;
   }
   return n;
 }
 
 /** The bytes of `session_id` and `confined_process_name` as Go writes them (after the logs). */
-function tailBytes(request: ReportBoundaryLogsRequest): Uint8Array {
+function tailBytes(batch: LogBatch): Uint8Array {
   return toBinary(
     ReportBoundaryLogsRequestSchema,
     create(ReportBoundaryLogsRequestSchema, {
-      sessionId: request.sessionId,
-      confinedProcessName: request.confinedProcessName,
+      sessionId: batch.sessionId,
+      confinedProcessName: batch.confinedProcessName,
     }),
   );
 }
 
-/** True when `bytes[0, end)` holds nothing but `logs` fields. */
-function onlyLogs(bytes: Uint8Array, end: number): boolean {
-  try {
-    const reader = new BinaryReader(bytes.subarray(0, end));
-    while (reader.pos < end) {
-      const [field, wireType] = reader.tag();
-      if (field !== LOGS_FIELD || wireType !== WireType.LengthDelimited) return false;
-      reader.skip(wireType);
-    }
-    return reader.pos === end;
-  } catch {
-    return false;
-  }
+/** True when `bytes` end with `tail`, right after `from`. */
+function endsWith(bytes: Uint8Array, from: number, tail: Uint8Array): boolean {
+  if (bytes.length - from !== tail.length) return false;
+  for (let i = 0; i < tail.length; i++) if (bytes[from + i] !== tail[i]) return false;
+  return true;
 }
 
 /**
- * The `logs` fields of a batch as wire bytes: a slice of the bytes received
- * when they are the logs followed by the session fields (what boundary
- * writes), else the logs encoded afresh.
+ * The `logs` fields of a batch as wire bytes: a slice of its bytes when
+ * they are the logs followed by the session fields (what boundary writes),
+ * else the logs decoded and encoded afresh.
  */
-function logsBytes(batch: QueuedBatch, tail: Uint8Array): Uint8Array {
-  const { bytes } = batch;
-  const end = bytes.length - tail.length;
-  if (end >= 0 && Buffer.from(tail).equals(bytes.subarray(end)) && onlyLogs(bytes, end)) return bytes.subarray(0, end);
-  return toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, { logs: batch.request.logs }));
+function logsBytes(batch: LogBatch, tail: Uint8Array): Uint8Array {
+  if (endsWith(batch.bytes, batch.logsEnd, tail)) return batch.bytes.subarray(0, batch.logsEnd);
+  return toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, { logs: decodeLogs(batch) }));
 }
 
 /**
- * One request carrying the logs of `batches` (one session, in order) and
- * their shared session fields. Its wire bytes are the batches' own log
- * bytes joined, then the session fields, so passing it on encodes nothing
- * again; they decode to exactly the batches' logs.
+ * One batch carrying the logs of `batches` (one session, in order) and
+ * their shared session fields: the batches' own log bytes joined, then the
+ * session fields once, so nothing is decoded or encoded again; its bytes
+ * decode to exactly the batches' logs.
  */
-export function coalesce(batches: readonly QueuedBatch[]): ReportBoundaryLogsRequest {
+export function coalesce(batches: readonly LogBatch[]): LogBatch {
   const first = batches[0]!;
-  if (batches.length === 1) return first.request;
-  const tail = tailBytes(first.request);
+  if (batches.length === 1) return first;
+  const tail = tailBytes(first);
   const parts = batches.map((b) => logsBytes(b, tail));
+  const logsEnd = parts.reduce((n, p) => n + p.length, 0);
   parts.push(tail);
-  const request = create(ReportBoundaryLogsRequestSchema, {
-    sessionId: first.request.sessionId,
-    confinedProcessName: first.request.confinedProcessName,
-    logs: batches.flatMap((b) => b.request.logs),
-  });
-  return rememberEncoding(request, Buffer.concat(parts));
+  return {
+    bytes: Buffer.concat(parts),
+    sessionId: first.sessionId,
+    confinedProcessName: first.confinedProcessName,
+    logCount: batches.reduce((n, b) => n + b.logCount, 0),
+    logsEnd,
+  };
 }

@@ -1,15 +1,12 @@
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import {
-  ReportBoundaryLogsRequestSchema,
-  type ReportBoundaryLogsRequest,
-} from "../../gen/coder/agent/v2/agent_pb.js";
+import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import {
   BoundaryMessageSchema,
   BoundaryStatusSchema,
   type BoundaryStatus,
 } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
-import { decodeRemembering } from "../coderd/known-encoding.js";
+import { decodeLogBatch, logBatchOf, type LogBatch } from "./log-batch.js";
+import { walked, WireWalker } from "./wire-check.js";
 
 /** Bytes in a frame header: one big-endian uint32 (codec.go). */
 export const HEADER_SIZE = 4;
@@ -19,8 +16,8 @@ export const TAG_V1 = 1;
 export const TAG_V2 = 2;
 /** Largest payload either tag may carry; equal is allowed (codec.go MaxMessageSize = 1<<15). */
 export const MAX_MESSAGE_SIZE = 1 << 15;
-/** Field number of `logs` in the BoundaryMessage oneof (boundary.proto). */
-const ENVELOPE_LOGS_FIELD = 1;
+/** Tag of `logs` in the BoundaryMessage oneof (boundary.proto): field 1, length-delimited. */
+const ENVELOPE_LOGS_TAG = (1 << 3) | 2;
 /** The low 24 header bits carry the payload length (codec.go). */
 const LENGTH_MASK = 0x00ff_ffff;
 
@@ -45,7 +42,7 @@ export interface Frame {
 
 /** What a frame's payload means to the proxy. */
 export type BoundaryFrameMessage =
-  | { kind: "logs"; request: ReportBoundaryLogsRequest }
+  | { kind: "logs"; batch: LogBatch }
   | { kind: "status"; status: BoundaryStatus }
   | { kind: "unknown" };
 
@@ -86,13 +83,11 @@ export function encodeStatusFrame(status: MessageInitShape<typeof BoundaryStatus
 }
 
 /**
- * Decodes a request from its own bytes and remembers them (copied off the
- * socket chunk), so the bytes boundary sent are what is passed on, without
- * encoding the request again.
+ * The batch of a request's bytes, copied off the socket chunk (so the chunk
+ * is not kept alive) and never decoded into log objects when they are plain.
  */
-function decodeRequest(bytes: Uint8Array): ReportBoundaryLogsRequest {
-  const own = new Uint8Array(bytes);
-  return decodeRemembering(ReportBoundaryLogsRequestSchema, own);
+function receivedBatch(bytes: Uint8Array): LogBatch {
+  return decodeLogBatch(Buffer.from(bytes));
 }
 
 /**
@@ -101,27 +96,26 @@ function decodeRequest(bytes: Uint8Array): ReportBoundaryLogsRequest {
  * handles (repeated or mixed oneof fields merge by protobuf rules).
  */
 function soleLogsField(payload: Uint8Array): Uint8Array | undefined {
-  if (payload.length === 0) return undefined;
-  try {
-    const reader = new BinaryReader(payload);
-    const [field, wireType] = reader.tag();
-    if (field !== ENVELOPE_LOGS_FIELD || wireType !== WireType.LengthDelimited) return undefined;
-    const inner = reader.bytes();
-    return reader.pos === payload.length ? inner : undefined;
-  } catch {
-    return undefined;
-  }
+  const walker = new WireWalker(payload);
+  const end = payload.length;
+  let logs: Uint8Array | undefined;
+  walked(() => {
+    if (walker.tag(end) !== ENVELOPE_LOGS_TAG) return;
+    const fieldEnd = walker.length(end);
+    if (fieldEnd === end) logs = payload.subarray(walker.pos, end);
+  });
+  return logs;
 }
 
 /** Decodes a frame's payload by its tag; throws on bytes that are not the expected protobuf. */
 export function decodeFrameMessage(frame: Frame): BoundaryFrameMessage {
-  if (frame.tag === TAG_V1) return { kind: "logs", request: decodeRequest(frame.payload) };
+  if (frame.tag === TAG_V1) return { kind: "logs", batch: receivedBatch(frame.payload) };
   const logs = soleLogsField(frame.payload);
-  if (logs) return { kind: "logs", request: decodeRequest(logs) };
+  if (logs) return { kind: "logs", batch: receivedBatch(logs) };
   const envelope = fromBinary(BoundaryMessageSchema, frame.payload);
   switch (envelope.msg.case) {
     case "logs":
-      return { kind: "logs", request: envelope.msg.value };
+      return { kind: "logs", batch: logBatchOf(envelope.msg.value) };
     case "status":
       return { kind: "status", status: envelope.msg.value };
     default:

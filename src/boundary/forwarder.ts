@@ -1,14 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  ReportBoundaryLogsRequestSchema,
-  type ReportBoundaryLogsRequest,
-} from "../../gen/coder/agent/v2/agent_pb.js";
+import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { AgentClient } from "../coderd/upstream.js";
 import { connectionLost } from "../drpc/transport.js";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
-import { callLength, coalesce, queued, type QueuedBatch } from "./coalesce.js";
+import { callLength, coalesce } from "./coalesce.js";
+import { batchRequest, decodeLogs, logBatchOf, type LogBatch } from "./log-batch.js";
 import type { BoundaryMetrics } from "./metrics.js";
 import { UNKNOWN_LANE, type Spool, type SpooledBatch } from "./spool.js";
 
@@ -93,7 +91,7 @@ interface Sent {
 /** One connection's batches waiting in memory, in arrival order. */
 interface Lane {
   readonly id: number;
-  readonly queue: QueuedBatch[];
+  readonly queue: LogBatch[];
   /** Wire bytes of the batches in `queue`. */
   bytes: number;
   /** Its connection is not being read (backpressure). */
@@ -205,33 +203,33 @@ export class Forwarder {
   }
 
   /**
-   * Takes one request received on `connection` (a number that stays the same
+   * Takes one batch received on `connection` (a number that stays the same
    * for one socket connection; UNKNOWN_LANE when there is none); never blocks
    * the socket reader.
    */
-  enqueue(request: ReportBoundaryLogsRequest, connection = UNKNOWN_LANE): void {
-    this.enqueueAll([request], connection);
+  enqueue(batch: LogBatch, connection = UNKNOWN_LANE): void {
+    this.enqueueAll([batch], connection);
   }
 
-  /** Takes requests received together on `connection`, in order; one spool write when they go there. */
-  enqueueAll(requests: readonly ReportBoundaryLogsRequest[], connection = UNKNOWN_LANE): void {
+  /** Takes batches received together on `connection`, in order; one spool write when they go there. */
+  enqueueAll(batches: readonly LogBatch[], connection = UNKNOWN_LANE): void {
     if (this.spool && this.spool.batches > 0) {
-      this.toSpool(requests, connection);
+      this.toSpool(batches, connection);
       this.notify();
       return;
     }
     const pausable = this.flow !== undefined && connection !== UNKNOWN_LANE;
-    for (let i = 0; i < requests.length; i++) {
-      const request = requests[i]!;
+    for (let i = 0; i < batches.length; i++) {
+      const batch = batches[i]!;
       if (pausable || this.queuedBatches < LOG_BUFFER_SIZE) {
-        this.push(connection, queued(request));
+        this.push(connection, batch);
       } else if (this.spool) {
         const taken = this.takeQueued();
-        const rest = requests.slice(i);
-        this.toSpoolLaned([...taken.requests, ...rest], [...taken.lanes, ...rest.map(() => connection)]);
+        const rest = batches.slice(i);
+        this.toSpoolLaned([...taken.batches, ...rest], [...taken.lanes, ...rest.map(() => connection)]);
         break;
       } else {
-        this.metrics.dropBatch("buffer_full", request.logs.length);
+        this.metrics.dropBatch("buffer_full", batch.logCount);
       }
     }
     const lane = this.lanes.get(connection);
@@ -261,9 +259,9 @@ export class Forwarder {
       clearTimeout(timer);
     }
     const left = this.takeQueued();
-    if (left.requests.length === 0) return;
-    if (this.spool) this.toSpoolLaned(left.requests, left.lanes);
-    else for (const request of left.requests) this.metrics.dropBatch("forward_failed", request.logs.length);
+    if (left.batches.length === 0) return;
+    if (this.spool) this.toSpoolLaned(left.batches, left.lanes);
+    else for (const batch of left.batches) this.metrics.dropBatch("forward_failed", batch.logCount);
   }
 
   private async run(): Promise<void> {
@@ -294,7 +292,7 @@ export class Forwarder {
     }
   }
 
-  private push(connection: number, batch: QueuedBatch): void {
+  private push(connection: number, batch: LogBatch): void {
     let lane = this.lanes.get(connection);
     if (!lane) {
       lane = { id: connection, queue: [], bytes: 0, paused: false, busy: false, ready: false };
@@ -310,12 +308,12 @@ export class Forwarder {
   }
 
   /** Every queued batch with its lane, lane by lane (each lane in order); the lanes are left empty and read again. */
-  private takeQueued(): { requests: ReportBoundaryLogsRequest[]; lanes: number[] } {
-    const requests: ReportBoundaryLogsRequest[] = [];
+  private takeQueued(): { batches: LogBatch[]; lanes: number[] } {
+    const batches: LogBatch[] = [];
     const lanes: number[] = [];
     for (const lane of this.lanes.values()) {
       for (const batch of lane.queue.splice(0)) {
-        requests.push(batch.request);
+        batches.push(batch);
         lanes.push(lane.id);
       }
       lane.bytes = 0;
@@ -325,7 +323,7 @@ export class Forwarder {
     }
     this.ready = [];
     this.queuedBatches = 0;
-    return { requests, lanes };
+    return { batches, lanes };
   }
 
   private resume(lane: Lane): void {
@@ -353,12 +351,11 @@ export class Forwarder {
     lane.busy = true;
     this.active++;
     try {
-      const request = coalesce(batches);
-      const { outcome, error } = await this.send(request, batches.length);
-      if (outcome === "dropped") for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+      const { outcome, error } = await this.send(coalesce(batches), batches.length);
+      if (outcome === "dropped") for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.logCount);
       if (outcome !== "retry") return;
       if (!this.spool) {
-        for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
+        for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.logCount);
         return;
       }
       this.spool.lastPrepended = undefined;
@@ -424,31 +421,26 @@ export class Forwarder {
     const split = this.splits.get(lane);
     if (split && split.id !== head.id) this.splits.delete(lane);
     const piece = split?.id === head.id ? split : undefined;
-    const logs = head.request.logs;
-    const taken = piece ? 1 : callLength(batches.map((b) => queued(b.request)));
-    const request = piece
-      ? create(ReportBoundaryLogsRequestSchema, {
-          ...head.request,
-          logs: logs.slice(piece.offset, piece.offset + piece.maxLogs),
-        })
-      : coalesce(batches.slice(0, taken).map((b) => queued(b.request)));
-    const { outcome, error } = await this.send(request, piece ? 0 : taken);
+    const logs = head.batch.logCount;
+    const taken = piece ? 1 : callLength(batches.map((b) => b.batch));
+    const batch = piece ? pieceOf(head.batch, piece) : coalesce(batches.slice(0, taken).map((b) => b.batch));
+    const { outcome, error } = await this.send(batch, piece ? 0 : taken);
     if (outcome === "retry") {
-      this.strike(lane, head, piece, request.logs.length, error);
+      this.strike(lane, head, piece, batch.logCount, error);
       const now = this.splits.get(lane);
-      if (now?.id !== head.id || now.offset < logs.length) return 0;
+      if (now?.id !== head.id || now.offset < logs) return 0;
       // Its last log was dropped: the batch is done with.
       this.splits.delete(lane);
       spool.removeAll(batches.splice(0, 1));
       return 1;
     } else if (outcome === "dropped") {
-      for (const batch of batches.slice(0, piece ? 1 : taken)) this.metrics.dropBatch("forward_failed", batch.request.logs.length);
-      if (piece) piece.offset = logs.length;
+      for (const dropped of batches.slice(0, piece ? 1 : taken)) this.metrics.dropBatch("forward_failed", dropped.batch.logCount);
+      if (piece) piece.offset = logs;
     } else {
       this.strikes.delete(lane);
-      if (piece) piece.offset += request.logs.length;
+      if (piece) piece.offset += batch.logCount;
     }
-    if (piece && piece.offset < logs.length) return -1;
+    if (piece && piece.offset < logs) return -1;
     if (piece) {
       this.splits.delete(lane);
       if (outcome === "sent") this.metrics.batchesForwarded.inc();
@@ -471,7 +463,7 @@ export class Forwarder {
     this.strikes.set(lane, { key, error, count });
     if (count < SPLIT_AFTER_FAILURES) return;
     this.strikes.delete(lane);
-    const logs = head.request.logs.length;
+    const logs = head.batch.logCount;
     const offset = piece?.offset ?? 0;
     if (sentLogs > 1) {
       const maxLogs = Math.min(Math.ceil(sentLogs / 2), logs - offset);
@@ -480,21 +472,21 @@ export class Forwarder {
       return;
     }
     this.metrics.logsDropped.inc({ reason: "undeliverable" });
-    this.log.warn({ error, sessionId: head.request.sessionId, failures: count }, "boundary log could not be forwarded; dropped");
+    this.log.warn({ error, sessionId: head.batch.sessionId, failures: count }, "boundary log could not be forwarded; dropped");
     this.splits.set(lane, { id: head.id, offset: offset + 1, maxLogs: 1 });
   }
 
-  /** One call; `batches` is how many received batches it carries, for the forwarded count. */
-  private async send(request: ReportBoundaryLogsRequest, batches: number): Promise<Sent> {
+  /** One call carrying `batch`; `batches` is how many received batches it holds, for the forwarded count. */
+  private async send(batch: LogBatch, batches: number): Promise<Sent> {
     // One controller and timer per call: cheaper than combining signals, and
     // shutdown aborts the calls in flight through `calls`.
     const call = new AbortController();
     const timer = setTimeout(() => call.abort(), this.forwardTimeoutMs);
     this.calls.add(call);
     try {
-      await this.client.reportBoundaryLogs(request, { signal: call.signal, timeoutMs: this.forwardTimeoutMs });
+      await this.client.reportBoundaryLogs(batchRequest(batch), { signal: call.signal, timeoutMs: this.forwardTimeoutMs });
     } catch (err) {
-      return this.failed(request, err);
+      return this.failed(batch, err);
     } finally {
       clearTimeout(timer);
       this.calls.delete(call);
@@ -507,10 +499,10 @@ export class Forwarder {
     return { outcome: "sent" };
   }
 
-  private failed(request: ReportBoundaryLogsRequest, err: unknown): Sent {
+  private failed(batch: LogBatch, err: unknown): Sent {
     const error = ConnectError.from(err);
     if (PERMANENT_CODES.has(error.code) && !this.abort.signal.aborted) {
-      this.log.warn({ err: errorText(err), logs: request.logs.length }, "upstream rejected boundary log batch; dropped");
+      this.log.warn({ err: errorText(err), logs: batch.logCount }, "upstream rejected boundary log batch; dropped");
       return { outcome: "dropped" };
     }
     if (!this.failing) {
@@ -522,31 +514,31 @@ export class Forwarder {
   }
 
   /** Puts failed batches back in front, with every lane's queue behind them, so each connection's order stays. */
-  private returnToSpool(spool: Spool, batches: readonly QueuedBatch[], lane: number): void {
-    let rejected = batches.map((b) => b.request);
+  private returnToSpool(spool: Spool, batches: readonly LogBatch[], lane: number): void {
+    let rejected = batches;
     try {
-      rejected = spool.prependAll(rejected, lane);
+      rejected = spool.prependAll(batches, lane);
     } catch (err) {
       this.log.error({ err: errorText(err) }, "boundary spool write failed");
     }
-    for (const request of rejected) this.metrics.dropBatch("spool_full", request.logs.length);
+    for (const batch of rejected) this.metrics.dropBatch("spool_full", batch.logCount);
     const taken = this.takeQueued();
-    this.toSpoolLaned(taken.requests, taken.lanes);
+    this.toSpoolLaned(taken.batches, taken.lanes);
   }
 
-  private toSpool(requests: readonly ReportBoundaryLogsRequest[], lane: number): void {
-    this.toSpoolLaned(requests, requests.map(() => lane));
+  private toSpool(batches: readonly LogBatch[], lane: number): void {
+    this.toSpoolLaned(batches, batches.map(() => lane));
   }
 
-  private toSpoolLaned(requests: readonly ReportBoundaryLogsRequest[], lanes: readonly number[]): void {
-    if (requests.length === 0) return;
-    let rejected: readonly ReportBoundaryLogsRequest[] = requests;
+  private toSpoolLaned(batches: readonly LogBatch[], lanes: readonly number[]): void {
+    if (batches.length === 0) return;
+    let rejected = batches;
     try {
-      rejected = this.spool!.append(requests, lanes);
+      rejected = this.spool!.append(batches, lanes);
     } catch (err) {
       this.log.error({ err: errorText(err) }, "boundary spool write failed");
     }
-    for (const request of rejected) this.metrics.dropBatch("spool_full", request.logs.length);
+    for (const batch of rejected) this.metrics.dropBatch("spool_full", batch.logCount);
   }
 
   private notify(): void {
@@ -573,4 +565,16 @@ export class Forwarder {
       if (onWork) this.wake = done;
     });
   }
+}
+
+/** The logs `piece` covers of a batch being split, as a batch of their own (its logs decoded, then encoded). */
+function pieceOf(batch: LogBatch, piece: Split): LogBatch {
+  const logs = decodeLogs(batch).slice(piece.offset, piece.offset + piece.maxLogs);
+  return logBatchOf(
+    create(ReportBoundaryLogsRequestSchema, {
+      sessionId: batch.sessionId,
+      confinedProcessName: batch.confinedProcessName,
+      logs,
+    }),
+  );
 }

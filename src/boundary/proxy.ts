@@ -3,11 +3,10 @@ import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
 import { SocketWatch } from "../socket-watch.js";
-import { ReportBoundaryLogsRequestSchema, type ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import type { BoundaryStatus } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
-import { wireBytes } from "../coderd/known-encoding.js";
 import type { BoundaryFrameMessage } from "./codec.js";
 import { Forwarder, type BoundaryLogsClient, type ForwarderTiming } from "./forwarder.js";
+import type { LogBatch } from "./log-batch.js";
 import { BoundaryLogRing } from "./log-ring.js";
 import { BoundaryMetrics, type SpoolStats } from "./metrics.js";
 import { BOUNDARY_SOCKET_FLAG, MAX_CONNECTIONS, SocketServer } from "./socket-server.js";
@@ -137,17 +136,15 @@ export class BoundaryProxy implements Part {
   }
 
   private dispatch(messages: BoundaryFrameMessage[], connection: number): void {
-    const requests: ReportBoundaryLogsRequest[] = [];
+    const batches: LogBatch[] = [];
     const receivedMs = (this.opts.clock ?? Date.now)();
     for (const message of messages) {
       if (message.kind === "logs") {
-        requests.push(message.request);
-        const { request } = message;
-        this.logRing.push(wireBytes(ReportBoundaryLogsRequestSchema, request), request.logs.length, receivedMs);
-      }
-      else if (message.kind === "status") this.countBoundaryDrops(message.status);
+        batches.push(message.batch);
+        this.logRing.push(message.batch.bytes, message.batch.logCount, receivedMs);
+      } else if (message.kind === "status") this.countBoundaryDrops(message.status);
     }
-    if (requests.length > 0) this.forwarder?.enqueueAll(requests, connection);
+    if (batches.length > 0) this.forwarder?.enqueueAll(batches, connection);
   }
 
   private countBoundaryDrops(status: BoundaryStatus): void {

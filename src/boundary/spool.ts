@@ -1,13 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import type Database from "better-sqlite3";
-import {
-  ReportBoundaryLogsRequestSchema,
-  type ReportBoundaryLogsRequest,
-} from "../../gen/coder/agent/v2/agent_pb.js";
-import { decodeRemembering, wireBytes } from "../coderd/known-encoding.js";
 import { errnoCode } from "../errors.js";
 import { openDatabase } from "../sqlite.js";
+import { decodeLogBatch, type LogBatch } from "./log-batch.js";
 import type { SpoolStats } from "./metrics.js";
 
 /** File name of the spool's database inside the data dir. */
@@ -21,10 +17,10 @@ const CORRUPT_CODES: ReadonlySet<string> = new Set(["SQLITE_NOTADB", "SQLITE_COR
  */
 export const UNKNOWN_LANE = 0;
 
-/** A spooled batch: its position in the spool and the request as received. */
+/** A spooled batch: its position in the spool and the batch as received. */
 export interface SpooledBatch {
   id: number;
-  request: ReportBoundaryLogsRequest;
+  batch: LogBatch;
   /** The connection it arrived on in this run, or UNKNOWN_LANE. */
   lane: number;
   /** Encoded size, as counted against the bound. */
@@ -54,7 +50,7 @@ function spooled(row: Row): SpooledBatch {
   return {
     id: row.id,
     lane: row.lane,
-    request: decodeRemembering(ReportBoundaryLogsRequestSchema, row.request),
+    batch: decodeLogBatch(row.request),
     bytes: row.request.length,
   };
 }
@@ -84,13 +80,19 @@ export class Spool {
   private count = 0;
   private size = 0;
 
-  /** Opens the spool at `file` if it exists; otherwise the first write creates it. */
+  /**
+   * Opens the spool at `file` if it exists (a spool left with batches by an
+   * earlier run; one left empty is removed); otherwise nothing is opened,
+   * SQLite not even loaded, until the first write creates it.
+   */
   constructor(
     private readonly file: string,
     private readonly maxBytes: number,
     private readonly now: Clock = Date.now,
   ) {
-    if (fs.existsSync(file)) this.db();
+    if (!fs.existsSync(file)) return;
+    this.db();
+    if (this.count === 0) this.close();
   }
 
   /** The open database, opened (and created) on first need. */
@@ -173,29 +175,39 @@ export class Spool {
    * would take the spool past its byte bound and returns the batches that did
    * not fit.
    */
-  append(requests: readonly ReportBoundaryLogsRequest[], lanes?: readonly number[]): ReportBoundaryLogsRequest[] {
-    const encoded = requests.map((r) => wireBytes(ReportBoundaryLogsRequestSchema, r));
-    let fits = 0;
-    let bytes = this.size;
-    while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
+  append(batches: readonly LogBatch[], lanes?: readonly number[]): LogBatch[] {
+    const fits = this.fitting(batches);
     if (fits > 0) {
       const at = this.now();
       const { db, insertTail } = this.db();
       db.transaction(() => {
-        for (let i = 0; i < fits; i++) insertTail.run(at, encoded[i], lanes?.[i] ?? UNKNOWN_LANE);
+        for (let i = 0; i < fits; i++) insertTail.run(at, batches[i]!.bytes, lanes?.[i] ?? UNKNOWN_LANE);
       })();
-      this.count += fits;
-      this.size = bytes;
+      this.counted(batches, fits);
     }
-    return requests.slice(fits);
+    return batches.slice(fits);
+  }
+
+  /** How many of `batches`, from the first, fit within the byte bound. */
+  private fitting(batches: readonly LogBatch[]): number {
+    let fits = 0;
+    let bytes = this.size;
+    while (fits < batches.length && bytes + batches[fits]!.bytes.length <= this.maxBytes) bytes += batches[fits++]!.bytes.length;
+    return fits;
+  }
+
+  /** Counts the first `n` of `batches` as spooled. */
+  private counted(batches: readonly LogBatch[], n: number): void {
+    for (let i = 0; i < n; i++) this.size += batches[i]!.bytes.length;
+    this.count += n;
   }
 
   /** Spool id of the batch most recently put back by prepend or prependAll. */
   lastPrepended: number | undefined;
 
   /** Puts a batch back at the head (it was taken out and not delivered); false when it does not fit. */
-  prepend(request: ReportBoundaryLogsRequest, lane = UNKNOWN_LANE): boolean {
-    return this.prependAll([request], lane).length === 0;
+  prepend(batch: LogBatch, lane = UNKNOWN_LANE): boolean {
+    return this.prependAll([batch], lane).length === 0;
   }
 
   /**
@@ -203,23 +215,19 @@ export class Spool {
    * were taken out and not delivered). Keeps the oldest that fit the bound
    * and returns the rest.
    */
-  prependAll(requests: readonly ReportBoundaryLogsRequest[], lane = UNKNOWN_LANE): ReportBoundaryLogsRequest[] {
-    const encoded = requests.map((r) => wireBytes(ReportBoundaryLogsRequestSchema, r));
-    let fits = 0;
-    let bytes = this.size;
-    while (fits < encoded.length && bytes + encoded[fits]!.length <= this.maxBytes) bytes += encoded[fits++]!.length;
-    if (fits === 0) return requests.slice();
+  prependAll(batches: readonly LogBatch[], lane = UNKNOWN_LANE): LogBatch[] {
+    const fits = this.fitting(batches);
+    if (fits === 0) return batches.slice();
     const { db, insertAt, selectHead } = this.db();
     const head = selectHead.get(1) as Row | undefined;
     const first = (head?.id ?? 1) - fits;
     const at = this.now();
     db.transaction(() => {
-      for (let i = 0; i < fits; i++) insertAt.run(first + i, at, encoded[i], lane);
+      for (let i = 0; i < fits; i++) insertAt.run(first + i, at, batches[i]!.bytes, lane);
     })();
-    this.count += fits;
-    this.size = bytes;
+    this.counted(batches, fits);
     this.lastPrepended = first;
-    return requests.slice(fits);
+    return batches.slice(fits);
   }
 
   /**
@@ -266,6 +274,7 @@ export class Spool {
     this.open.db.transaction(() => {
       for (const batch of batches) this.remove(batch);
     })();
+    if (this.count === 0) this.close();
   }
 
   /** Counts and the oldest batch's age, for the spool gauges. */
@@ -278,9 +287,15 @@ export class Spool {
     };
   }
 
-  /** Closes the database; a later write would open it again. */
+  /**
+   * Closes the database, removing its files when it holds no batch (so the
+   * next start opens nothing); a later write opens (or creates) it again.
+   */
   close(): void {
-    this.open?.db.close();
+    if (!this.open) return;
+    this.open.db.close();
     this.open = undefined;
+    if (this.count > 0) return;
+    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(this.file + suffix, { force: true });
   }
 }

@@ -3,6 +3,8 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import { AuditClient, AUDIT_BATCH_SIZE } from "../../src/boundary/audit-client.js";
 import { decodeFrameMessage, FrameDecoder, type BoundaryFrameMessage } from "../../src/boundary/codec.js";
 import { tempDir } from "../helpers/agentd.js";
@@ -48,7 +50,7 @@ class Sink {
   }
 
   logs() {
-    return this.messages.flatMap((m) => (m.kind === "logs" ? [m.request] : []));
+    return this.messages.flatMap((m) => (m.kind === "logs" ? [fromBinary(ReportBoundaryLogsRequestSchema, m.batch.bytes)] : []));
   }
 
   statuses() {

@@ -101,7 +101,7 @@ describe("frame reader", () => {
     assert.ok(got);
     const message = decodeFrameMessage(got);
     assert.equal(message.kind, "logs");
-    assert.equal(message.kind === "logs" && message.request.sessionId, "abc");
+    assert.equal(message.kind === "logs" && message.batch.sessionId, "abc");
   });
 
   test("decodes the same frames however the stream is chunked", () => {

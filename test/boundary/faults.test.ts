@@ -2,11 +2,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { after, describe, test } from "node:test";
 import type { ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
 import { AuditClient } from "../../src/boundary/audit-client.js";
 import { encodeLogsFrame } from "../../src/boundary/codec.js";
 import { MAX_CONNECTIONS } from "../../src/boundary/socket-server.js";
+import { SPOOL_DB_FILE } from "../../src/boundary/spool.js";
 import { EmbeddedStore } from "../../src/coderd/embedded-store.js";
 import { startAgentd, tempDir, type RunningAgentd } from "../helpers/agentd.js";
 import { coderdPeer } from "../helpers/coderd-peer.js";
@@ -51,6 +53,29 @@ function embeddedBatches(agentd: RunningAgentd): ReportBoundaryLogsRequest[] {
     store.close();
   }
 }
+
+/** True when the process `pid` has loaded SQLite (better-sqlite3's native module). */
+function loadedSqlite(pid: number): boolean {
+  return fs.readFileSync(`/proc/${pid}/maps`, "utf8").includes("better_sqlite3.node");
+}
+
+describe("the spool is opened only when needed", () => {
+  test("with a healthy link nothing is spooled, no spool file is made and SQLite is never loaded", async () => {
+    const peer = await coderdPeer();
+    const agentd = await startAgentd({ dir: scratch(), args: ["--coder-url", peer.url, "--token", "t"] });
+    const client = new AuditClient({ socketPath: agentd.boundarySocket, flushIntervalMs: 20 });
+    try {
+      await stream(client, 500);
+      await client.close();
+      await waitUntil(() => sequence(peer.store.boundaryLogBatches(), client.sessionId).length >= 500, "all logs");
+      assert.equal(fs.existsSync(path.join(agentd.dataDir, SPOOL_DB_FILE)), false);
+      assert.equal(loadedSqlite(agentd.proc.pid!), false);
+    } finally {
+      await agentd.stop();
+      await peer.close();
+    }
+  });
+});
 
 describe("upstream away during a steady stream", () => {
   test("in-process: every log arrives once the upstream answers again, in order", async () => {
@@ -146,6 +171,7 @@ describe("agentd killed with SIGKILL mid-stream", () => {
       );
       assert.deepEqual(firstArrivals(sequence(peer.store.boundaryLogBatches(), spooled.sessionId)), range(200));
       await waitUntil(async () => (await scrape(second.url, "agentd_boundary_spool_batches")) === 0, "spool drained", 60_000);
+      assert.equal(fs.existsSync(path.join(dir, "data", SPOOL_DB_FILE)), false, "a drained spool leaves no file behind");
       const streamed = firstArrivals(sequence(peer.store.boundaryLogBatches(), streaming.sessionId));
       assert.ok(streamed.length > 0, "some of the interrupted stream was kept");
       assert.deepEqual(

@@ -7,9 +7,9 @@ import { Registry } from "prom-client";
 import {
   ReportBoundaryLogsRequestSchema,
   ReportBoundaryLogsResponseSchema,
-  type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
 import { Forwarder, LOG_BUFFER_SIZE, MAX_LANES_IN_FLIGHT, type BoundaryLogsClient } from "../../src/boundary/forwarder.js";
+import { logBatchOf, type LogBatch } from "../../src/boundary/log-batch.js";
 import { BoundaryMetrics } from "../../src/boundary/metrics.js";
 import { Spool } from "../../src/boundary/spool.js";
 import { tempDir } from "../helpers/agentd.js";
@@ -47,7 +47,7 @@ async function play(steps: Step[], forwarder: Forwarder, upstream: FakeUpstream,
   for (const s of steps) {
     if ("arrive" in s) {
       for (let i = 0; i < s.arrive; i++) {
-        forwarder.enqueue(create(ReportBoundaryLogsRequestSchema, { sessionId: String(next++) }));
+        forwarder.enqueue(logBatchOf(create(ReportBoundaryLogsRequestSchema, { sessionId: String(next++) })));
       }
     } else if ("upstream" in s) {
       upstream.mode = s.upstream;
@@ -125,13 +125,13 @@ async function playConnections(
 ): Promise<void> {
   for (const s of steps) {
     if ("arrive" in s) {
-      const requests: ReportBoundaryLogsRequest[] = [];
+      const batches: LogBatch[] = [];
       for (let i = 0; i < s.arrive; i++) {
         const n = next.get(s.connection) ?? 0;
         next.set(s.connection, n + 1);
-        requests.push(create(ReportBoundaryLogsRequestSchema, { sessionId: `${s.connection}:${n}` }));
+        batches.push(logBatchOf(create(ReportBoundaryLogsRequestSchema, { sessionId: `${s.connection}:${n}` })));
       }
-      forwarder.enqueueAll(requests, s.connection);
+      forwarder.enqueueAll(batches, s.connection);
     } else if ("upstream" in s) {
       upstream.mode = s.upstream;
     }
@@ -229,7 +229,7 @@ describe("forwarder lanes", () => {
     const connections = MAX_LANES_IN_FLIGHT + 2;
     for (let c = 1; c <= connections; c++) {
       forwarder.enqueueAll(
-        [0, 1].map((n) => create(ReportBoundaryLogsRequestSchema, { sessionId: `${c}:${n}` })),
+        [0, 1].map((n) => logBatchOf(create(ReportBoundaryLogsRequestSchema, { sessionId: `${c}:${n}` }))),
         c,
       );
     }

@@ -5,8 +5,9 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
-import { ReportBoundaryLogsRequestSchema, type ReportBoundaryLogsRequest } from "../../gen/coder/agent/v2/agent_pb.js";
-import { Spool } from "../../src/boundary/spool.js";
+import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
+import { logBatchOf, type LogBatch } from "../../src/boundary/log-batch.js";
+import { Spool, SPOOL_DB_FILE } from "../../src/boundary/spool.js";
 import { tempDir } from "../helpers/agentd.js";
 
 const dirs: string[] = [];
@@ -17,9 +18,9 @@ function scratch(): string {
   return d;
 }
 
-const req = (id: string, pad = 0): ReportBoundaryLogsRequest =>
-  create(ReportBoundaryLogsRequestSchema, { sessionId: id, confinedProcessName: "p".repeat(pad) });
-const ids = (spool: Spool) => spool.peek(1000).map((b) => b.request.sessionId);
+const req = (id: string, pad = 0): LogBatch =>
+  logBatchOf(create(ReportBoundaryLogsRequestSchema, { sessionId: id, confinedProcessName: "p".repeat(pad) }));
+const ids = (spool: Spool) => spool.peek(1000).map((b) => b.batch.sessionId);
 
 describe("boundary spool", () => {
   test("keeps batches in order, with a returned batch back in front", () => {
@@ -27,7 +28,7 @@ describe("boundary spool", () => {
     spool.append([req("a"), req("b")]);
     const [a] = spool.peek(1);
     spool.remove(a!);
-    assert.ok(spool.prepend(a!.request));
+    assert.ok(spool.prepend(a!.batch));
     spool.append([req("c")]);
     assert.deepEqual(ids(spool), ["a", "b", "c"]);
     spool.close();
@@ -91,11 +92,48 @@ describe("boundary spool", () => {
     await exited;
     assert.ok(committed >= 500, "the writer made progress");
     const spool = Spool.inDataDir(dir, 1 << 30);
-    const all = spool.peek(1_000_000).map((b) => Number(b.request.sessionId));
+    const all = spool.peek(1_000_000).map((b) => Number(b.batch.sessionId));
     assert.ok(all.length >= committed + 1, `${all.length} batches, ${committed + 1} reported committed`);
     assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => i), "in order, none garbled");
     assert.equal(spool.batches, all.length);
     spool.close();
+  });
+});
+
+describe("opening the spool lazily", () => {
+  test("nothing is created until the first write, and a spool emptied removes its file", () => {
+    const dir = scratch();
+    const file = path.join(dir, SPOOL_DB_FILE);
+    const spool = Spool.inDataDir(dir, 1 << 20);
+    assert.equal(fs.existsSync(file), false);
+    assert.deepEqual(spool.peek(10), []);
+    spool.append([req("a"), req("b")]);
+    assert.equal(fs.existsSync(file), true);
+    spool.removeAll(spool.peek(10));
+    assert.equal(fs.existsSync(file), false, "an empty spool keeps no file");
+    assert.deepEqual(spool.stats(), { batches: 0, bytes: 0, oldestAgeSeconds: 0 });
+    spool.append([req("c")]);
+    assert.deepEqual(ids(spool), ["c"], "the next write opens it again");
+    spool.close();
+    assert.equal(fs.existsSync(file), true, "a spool holding batches is kept for the next start");
+    const again = Spool.inDataDir(dir, 1 << 20);
+    assert.deepEqual(ids(again), ["c"]);
+    again.close();
+  });
+
+  test("an empty spool file left by an earlier run is removed at start", () => {
+    const dir = scratch();
+    const file = path.join(dir, SPOOL_DB_FILE);
+    const first = Spool.inDataDir(dir, 1 << 20);
+    first.append([req("a")]);
+    const [a] = first.peek(1);
+    first.remove(a!);
+    assert.equal(fs.existsSync(file), true);
+    // Killed here: the file stays, holding no batch.
+    const second = Spool.inDataDir(dir, 1 << 20);
+    assert.equal(fs.existsSync(file), false);
+    assert.equal(second.batches, 0);
+    first.close();
   });
 });
 

@@ -1,0 +1,196 @@
+import { isUtf8 } from "node:buffer";
+import { ScalarType, type DescField, type DescMessage } from "@bufbuild/protobuf";
+
+/** Wire types of the protobuf encoding (protobuf.dev/programming-guides/encoding). */
+const VARINT = 0;
+const I64 = 1;
+const LEN = 2;
+const I32 = 5;
+/** Longest varint: 64 bits in 7-bit groups (protobuf encoding). */
+const MAX_VARINT_BYTES = 10;
+/** Longest uint32 varint (tags and lengths). */
+const MAX_VARINT32_BYTES = 5;
+/** Nesting left to the full decoder beyond this (protobuf-es's own limit is 100; these schemas nest 3 deep). */
+const MAX_DEPTH = 32;
+
+/** What the bytes of one known field must be. */
+interface Rule {
+  wireType: number;
+  /** The nested message a LEN field holds. */
+  message?: DescMessage;
+  /** The rules of `message`, once looked up. */
+  nested?: Rules;
+  /** A LEN field holding text that must be valid UTF-8. */
+  utf8?: boolean;
+}
+
+/**
+ * Per field number: its Rule, `null` for a known field this check does not
+ * cover (maps, group-encoded messages), undefined for an unknown field.
+ */
+export type Rules = (Rule | null | undefined)[];
+
+/** Thrown (one shared instance, no stack) when bytes are not what the fast check covers. */
+class NotPlain {
+  readonly notPlain = true;
+}
+const NOT_PLAIN = new NotPlain();
+
+const rulesBySchema = new WeakMap<DescMessage, Rules>();
+
+function scalarWireType(scalar: ScalarType): number {
+  switch (scalar) {
+    case ScalarType.STRING:
+    case ScalarType.BYTES:
+      return LEN;
+    case ScalarType.DOUBLE:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return I64;
+    case ScalarType.FLOAT:
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+      return I32;
+    default:
+      return VARINT;
+  }
+}
+
+function fieldRule(field: DescField): Rule | null {
+  switch (field.fieldKind) {
+    case "scalar":
+      return { wireType: scalarWireType(field.scalar), utf8: field.scalar === ScalarType.STRING };
+    case "enum":
+      return { wireType: VARINT };
+    case "message":
+      return field.delimitedEncoding ? null : { wireType: LEN, message: field.message };
+    case "list":
+      if (field.listKind === "message") return field.delimitedEncoding ? null : { wireType: LEN, message: field.message };
+      if (field.listKind === "enum") return { wireType: VARINT };
+      return { wireType: scalarWireType(field.scalar), utf8: field.scalar === ScalarType.STRING };
+    default:
+      return null;
+  }
+}
+
+/** The rules of `schema`'s fields, made once per schema. */
+export function rulesOf(schema: DescMessage): Rules {
+  let rules = rulesBySchema.get(schema);
+  if (!rules) {
+    rules = [];
+    for (const field of schema.fields) rules[field.number] = fieldRule(field);
+    rulesBySchema.set(schema, rules);
+  }
+  return rules;
+}
+
+/** True when `bytes[start, end)` is valid UTF-8; plain ASCII is checked without a native call. */
+function utf8(bytes: Uint8Array, start: number, end: number): boolean {
+  let any = 0;
+  for (let i = start; i < end; i++) any |= bytes[i]!;
+  return any < 0x80 || isUtf8(bytes.subarray(start, end));
+}
+
+/**
+ * A cursor over protobuf wire bytes that checks what it passes and throws
+ * NOT_PLAIN at the first thing it does not cover, allocating nothing else.
+ */
+export class WireWalker {
+  pos = 0;
+
+  constructor(readonly bytes: Uint8Array) {}
+
+  /** A uint32 varint of at most 5 bytes ending before `end`. */
+  uint32(end: number): number {
+    const { bytes } = this;
+    if (this.pos < end && bytes[this.pos]! < 0x80) return bytes[this.pos++]!;
+    let value = 0;
+    for (let i = 0; i < MAX_VARINT32_BYTES; i++) {
+      if (this.pos >= end) throw NOT_PLAIN;
+      const b = bytes[this.pos++]!;
+      if (i === MAX_VARINT32_BYTES - 1 && b > 0x0f) throw NOT_PLAIN;
+      value += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) return value;
+    }
+    throw NOT_PLAIN;
+  }
+
+  /** A tag: returns field number * 8 + wire type; field 0 and wire types 3, 4, 6 and 7 are not covered. */
+  tag(end: number): number {
+    const tag = this.uint32(end);
+    const wireType = tag & 7;
+    if (tag < 8 || wireType === 3 || wireType === 4 || wireType > I32) throw NOT_PLAIN;
+    return tag;
+  }
+
+  /** Passes a length-delimited field's length; returns where its bytes end. */
+  length(end: number): number {
+    const length = this.uint32(end);
+    if (length > end - this.pos) throw NOT_PLAIN;
+    return this.pos + length;
+  }
+
+  /** Passes the value of a field of `wireType`, ending before `end`. */
+  skip(wireType: number, end: number): void {
+    switch (wireType) {
+      case VARINT:
+        for (let i = 0; ; i++) {
+          if (i === MAX_VARINT_BYTES || this.pos >= end) throw NOT_PLAIN;
+          if (this.bytes[this.pos++]! < 0x80) return;
+        }
+      case I64:
+        this.fixed(8, end);
+        return;
+      case I32:
+        this.fixed(4, end);
+        return;
+      default:
+        this.pos = this.length(end);
+    }
+  }
+
+  private fixed(n: number, end: number): void {
+    if (end - this.pos < n) throw NOT_PLAIN;
+    this.pos += n;
+  }
+
+  /** Passes one field's value (its tag read) of a message with `rules`, checked by the field's kind. */
+  field(rules: Rules, tag: number, end: number, depth: number): void {
+    const wireType = tag & 7;
+    const fieldNo = tag >>> 3;
+    const rule = fieldNo < rules.length ? rules[fieldNo] : undefined;
+    if (rule === undefined) return this.skip(wireType, end);
+    if (rule === null || rule.wireType !== wireType) throw NOT_PLAIN;
+    if (wireType !== LEN) return this.skip(wireType, end);
+    const fieldEnd = this.length(end);
+    if (rule.message) this.message((rule.nested ??= rulesOf(rule.message)), fieldEnd, depth + 1);
+    else if (rule.utf8 && !utf8(this.bytes, this.pos, fieldEnd)) throw NOT_PLAIN;
+    this.pos = fieldEnd;
+  }
+
+  /** Passes the fields of a message with `rules` that fill the bytes up to `end` exactly. */
+  message(rules: Rules, end: number, depth: number): void {
+    if (depth > MAX_DEPTH) throw NOT_PLAIN;
+    while (this.pos < end) this.field(rules, this.tag(end), end, depth);
+  }
+}
+
+/**
+ * Runs `walk` (a use of a WireWalker); false when it met something the walker does
+ * not cover (the caller then asks the full decoder), true when the walk
+ * completed. What a completed walk passed is well-formed for the schema the
+ * walk used: fields of the right wire types, every length within its
+ * message, nested messages ending on their length, strings valid UTF-8,
+ * unknown fields (other than groups) skipped. That is stricter than
+ * protobuf-es's fromBinary and Go's proto.Unmarshal (which both take a known
+ * field of the wrong wire type, for one), so all it passes, both decode.
+ */
+export function walked(walk: () => void): boolean {
+  try {
+    walk();
+    return true;
+  } catch (err) {
+    if (err === NOT_PLAIN) return false;
+    throw err;
+  }
+}
