@@ -14,10 +14,10 @@ import v8 from "node:v8";
  *   it left the idle daemon with a 16 MiB new space instead of 2 MiB
  *   (about 7 MiB resident).
  */
-const STARTUP_FLAGS = ["--no-turbofan", "--semi-space-growth-factor=1"];
+const STARTUP_FLAGS = ["--no-turbofan", "--no-sparkplug", "--semi-space-growth-factor=1"];
 
 /** V8's defaults for the same flags (`node --v8-options`), restored once the daemon has started. */
-const DEFAULT_FLAGS = ["--turbofan", "--semi-space-growth-factor=2"];
+const DEFAULT_FLAGS = ["--turbofan", "--sparkplug", "--semi-space-growth-factor=2"];
 
 /** A node option naming one of the tuned flags: the user chose it, so agentd leaves V8's flags alone. */
 const USER_FLAG = /--(no-)?(turbofan|opt|semi[-_]space[-_]growth[-_]factor)\b/;

@@ -1,6 +1,5 @@
 import { Command, CommanderError, Help, type Option } from "commander";
 import { USAGE_EXIT_CODE, UsageError } from "../errors.js";
-import { holdStartupTuning } from "../startup-tuning.js";
 import { versionLine } from "../version.js";
 import { COMMANDS } from "./commands.js";
 
@@ -43,8 +42,9 @@ export async function program(argv: string[]): Promise<Command> {
   const named = COMMANDS.find((c) => c.name === (first === "help" ? second : first));
   const program = root();
   if (named) {
-    // The daemon's modules load under start-up tuning; `serve` releases it once started.
-    if (named.name === "serve") holdStartupTuning();
+    // The daemon's modules load under start-up tuning (loaded only here: other
+    // commands skip node:v8's load time); `serve` releases it once started.
+    if (named.name === "serve") (await import("../startup-tuning.js")).holdStartupTuning();
     const cmd = await named.load();
     program.addCommand(cmd.description(named.description));
   } else {
