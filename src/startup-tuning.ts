@@ -4,10 +4,12 @@ import v8 from "node:v8";
  * V8 flags that hold only while the daemon loads its modules and starts its
  * parts, measured on an idle `agentd serve` 3 s after start (Node 20):
  *
- * - `--no-turbofan`: loading runs hundreds of modules' top levels and the
- *   module loader's own resolve functions once each; TurboFan optimizes the
- *   loader's functions anyway, and the compiler's pages and the memory of its
- *   worker threads then stay resident in the idle daemon (about 9 MiB).
+ * - `--no-turbofan`, `--no-sparkplug`: loading runs hundreds of modules' top
+ *   levels once each and the module loader's own resolve functions once per
+ *   module; TurboFan optimizes the loader's functions anyway, and the
+ *   compiler's pages and the memory of its worker threads then stay resident
+ *   in the idle daemon (about 7 MiB; Sparkplug's code for run-once functions
+ *   about 0.3 MiB more).
  * - `--semi-space-growth-factor=1`: everything loaded survives its first
  *   scavenges, and V8 doubles the young generation whenever that many bytes
  *   survive, a rule meant for a steady allocation rate, not a one-off load;
@@ -20,7 +22,7 @@ const STARTUP_FLAGS = ["--no-turbofan", "--no-sparkplug", "--semi-space-growth-f
 const DEFAULT_FLAGS = ["--turbofan", "--sparkplug", "--semi-space-growth-factor=2"];
 
 /** A node option naming one of the tuned flags: the user chose it, so agentd leaves V8's flags alone. */
-const USER_FLAG = /--(no-)?(turbofan|opt|semi[-_]space[-_]growth[-_]factor)\b/;
+const USER_FLAG = /--(no-)?(turbofan|opt|sparkplug|semi[-_]space[-_]growth[-_]factor)\b/;
 
 let held = false;
 
