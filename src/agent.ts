@@ -2,35 +2,25 @@ import os from "node:os";
 import type { Registry } from "prom-client";
 import { AgentSocket } from "../gen/coder/agentsocket/v1/agentsocket_pb.js";
 import { AgentSocketPart } from "./agentsocket/agent-socket.js";
-import { BoundaryLogService } from "../gen/agentd/boundary/v1/boundary_pb.js";
-import { StatusService } from "../gen/agentd/status/v1/status_pb.js";
-import { TaskService } from "../gen/agentd/tasks/v1/tasks_pb.js";
-import { taskService } from "./agentsocket/task-service.js";
-import { boundaryLogService } from "./boundary/log-service.js";
 import { BoundaryProxy } from "./boundary/proxy.js";
 import { CoderdUpstream } from "./coderd/coderd-upstream.js";
 import { EmbeddedUpstream } from "./coderd/embedded.js";
 import type { Upstream } from "./coderd/upstream.js";
 import { defaultRuntimeDir, formatHostPort, type Config } from "./config.js";
 import { prepareDataDir, prepareRuntimeDir } from "./datadir.js";
-import { FilesService } from "../gen/agentd/files/v1/files_pb.js";
 import { Files } from "./files/files.js";
 import { FilesMetrics } from "./files/metrics.js";
 import { registerFilesRoutes } from "./files/routes.js";
-import { filesService } from "./files/service.js";
 import { GitWatch } from "./gitwatch/gitwatch.js";
 import { RequestGuard } from "./http/guard.js";
 import { HttpServer } from "./http/server.js";
 import type { Logger } from "./log.js";
 import { registerDashboard } from "./dashboard/static-assets.js";
-import { statusService } from "./dashboard/status-service.js";
 import { packageVersion } from "./dashboard/version.js";
 import { createRegistry } from "./metrics.js";
 import type { Part } from "./part.js";
-import { ProcessService } from "../gen/agentd/process/v1/process_pb.js";
 import { ProcessManager } from "./process/manager.js";
 import { registerProcessRoutes } from "./process/routes.js";
-import { processService } from "./process/service.js";
 import { buildInfo } from "./version.js";
 
 /** Total time `stop` may take before the CLI gives up waiting. */
@@ -103,7 +93,13 @@ export class Agent {
       secrets: [config.token, config.httpToken].filter((s): s is string => s !== undefined),
     });
     registerProcessRoutes(this.http, this.processes, processLog);
-    this.http.connect((router) => router.service(ProcessService, processService(this.processes)));
+    this.http.connectLazily(async () => {
+      const [{ ProcessService }, { processService }] = await Promise.all([
+        import("../gen/agentd/process/v1/process_pb.js"),
+        import("./process/service.js"),
+      ]);
+      return (router) => router.service(ProcessService, processService(this.processes));
+    });
     this.gitwatch = new GitWatch({
       dataDir: config.dataDir,
       log: log.child({ component: "gitwatch" }),
@@ -122,7 +118,13 @@ export class Agent {
       onPathsChanged: (chatIds, paths) => this.gitwatch.pathStore.addPaths(chatIds, paths),
     });
     registerFilesRoutes(this.http, files, filesMetrics, filesLog);
-    this.http.connect((router) => router.service(FilesService, filesService(files, filesMetrics)));
+    this.http.connectLazily(async () => {
+      const [{ FilesService }, { filesService }] = await Promise.all([
+        import("../gen/agentd/files/v1/files_pb.js"),
+        import("./files/service.js"),
+      ]);
+      return (router) => router.service(FilesService, filesService(files, filesMetrics));
+    });
     this.parts.push(this.gitwatch);
     // Pushed after git watch so processes are killed (and their exits
     // reported to git watch) before git watch stops.
@@ -134,20 +136,32 @@ export class Agent {
     this.http.onDrain(() => this.processes.releaseWaiters());
     // The dashboard: its page, and the read-only services it alone needs.
     registerDashboard(this.http, log.child({ component: "dashboard" }));
-    this.http.connect((router) => {
-      router.service(BoundaryLogService, boundaryLogService(boundary.logRing));
-      router.service(TaskService, taskService(agentSocket.graph, agentSocket.appStatuses));
-      router.service(
-        StatusService,
-        statusService({
-          version: packageVersion(),
-          coderUrl: config.coderUrl,
-          coderdConnected: () => this.upstream.isConnected() && config.coderUrl !== undefined,
-          spoolStats: () => boundary.spoolStats(),
-          readiness: () => this.http.readinessChecks(),
-          startedAtMs: Date.now(),
-        }),
-      );
+    const startedAtMs = Date.now();
+    this.http.connectLazily(async () => {
+      const [{ BoundaryLogService }, { boundaryLogService }, { TaskService }, { taskService }, { StatusService }, { statusService }] =
+        await Promise.all([
+          import("../gen/agentd/boundary/v1/boundary_pb.js"),
+          import("./boundary/log-service.js"),
+          import("../gen/agentd/tasks/v1/tasks_pb.js"),
+          import("./agentsocket/task-service.js"),
+          import("../gen/agentd/status/v1/status_pb.js"),
+          import("./dashboard/status-service.js"),
+        ]);
+      return (router) => {
+        router.service(BoundaryLogService, boundaryLogService(boundary.logRing));
+        router.service(TaskService, taskService(agentSocket.graph, agentSocket.appStatuses));
+        router.service(
+          StatusService,
+          statusService({
+            version: packageVersion(),
+            coderUrl: config.coderUrl,
+            coderdConnected: () => this.upstream.isConnected() && config.coderUrl !== undefined,
+            spoolStats: () => boundary.spoolStats(),
+            readiness: () => this.http.readinessChecks(),
+            startedAtMs,
+          }),
+        );
+      };
     });
   }
 

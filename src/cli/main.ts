@@ -42,6 +42,9 @@ export async function program(argv: string[]): Promise<Command> {
   const named = COMMANDS.find((c) => c.name === (first === "help" ? second : first));
   const program = root();
   if (named) {
+    // The daemon's modules load under start-up tuning (loaded only here: other
+    // commands skip node:v8's load time); `serve` releases it once started.
+    if (named.name === "serve") (await import("../startup-tuning.js")).holdStartupTuning();
     const cmd = await named.load();
     program.addCommand(cmd.description(named.description));
   } else {

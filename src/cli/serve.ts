@@ -3,6 +3,7 @@ import { Agent, SHUTDOWN_TIMEOUT_MS } from "../agent.js";
 import { resolveConfig, serveOptions, type ServeOptions } from "../config.js";
 import { createLogger } from "../log.js";
 import { dropSecretEnv, hideTokenArgument } from "../secrets.js";
+import { releaseStartupTuning } from "../startup-tuning.js";
 
 /** `agentd serve`: runs the daemon until SIGTERM or SIGINT. */
 export function serveCommand(): Command {
@@ -18,6 +19,7 @@ export function serveCommand(): Command {
     }
     const agent = new Agent(config, log);
     await agent.start();
+    releaseStartupTuning();
     await waitForSignal(log.child({ component: "signals" }), agent);
   });
   return cmd;

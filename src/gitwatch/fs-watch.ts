@@ -1,5 +1,5 @@
 import path from "node:path";
-import { watch, type FSWatcher } from "chokidar";
+import type { FSWatcher } from "chokidar";
 import type { Logger } from "../log.js";
 import type { GitRunner } from "./git.js";
 import type { GitWatchMetrics } from "./metrics.js";
@@ -87,6 +87,8 @@ export class FsWatchHub {
 
   private async start(root: string, repo: RepoWatch): Promise<void> {
     const ignoredPaths = await this.ignoredPaths(root);
+    // chokidar loads with the first watch: a daemon nobody watches a repository through never needs it.
+    const { watch } = await import("chokidar");
     if (repo.closed) return;
     const ignored = (p: string): boolean => {
       const rel = path.relative(root, p);

@@ -1,7 +1,6 @@
 import http, { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Counter, type Registry } from "prom-client";
 import type { HostPort } from "../config.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
@@ -36,6 +35,12 @@ export interface RouteOptions {
   public?: boolean;
 }
 
+/** Adds Connect services to the router. */
+export type ConnectRegistration = (router: ConnectRouter) => void;
+
+/** A request handler in node's shape, as connect-node's adapter returns. */
+type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
 /** A named readiness condition reported by `/readyz`. */
 export type ReadinessCheck = () => boolean;
 
@@ -57,7 +62,9 @@ interface Route {
 export class HttpServer {
   private readonly routes: Route[] = [];
   private readonly upgrades = new Map<string, UpgradeHandler>();
-  private readonly connectRoutes: ((router: ConnectRouter) => void)[] = [];
+  private readonly connectRoutes: (() => ConnectRegistration | Promise<ConnectRegistration>)[] = [];
+  /** connect-node's handler for every registered service, built by the first request no REST route takes. */
+  private connectHandler: Promise<NodeHandler> | undefined;
   private readonly readiness = new Map<string, ReadinessCheck>();
   private readonly drainHooks: (() => unknown)[] = [];
   private readonly upgraded = new Set<Duplex>();
@@ -93,8 +100,17 @@ export class HttpServer {
   }
 
   /** Registers Connect services (served with the Connect, gRPC and gRPC-Web protocols). */
-  connect(register: (router: ConnectRouter) => void): void {
-    this.connectRoutes.push(register);
+  connect(register: ConnectRegistration): void {
+    this.connectRoutes.push(() => register);
+  }
+
+  /**
+   * Registers Connect services whose code `load` imports. Connect's server
+   * side and every service's code load with the first request that no REST
+   * route takes, so an agentd nobody calls over Connect never holds them.
+   */
+  connectLazily(load: () => Promise<ConnectRegistration>): void {
+    this.connectRoutes.push(load);
   }
 
   /**
@@ -118,17 +134,10 @@ export class HttpServer {
   }
 
   async listen(): Promise<void> {
-    const connect = connectNodeAdapter({
-      routes: (router) => {
-        this.connectRoutes.forEach((register) => register(router));
-        router.handlers.forEach((h, i) => (router.handlers[i] = invalidProtobufAsInvalidArgument(h)));
-      },
-      fallback: (req, res) => this.serveRoutes(req as IncomingMessage, res as ServerResponse),
-      // The same bound as REST bodies, checked after decompression too.
-      readMaxBytes: MAX_BODY_BYTES,
-    });
     const server = http.createServer((req, res) => {
-      if (!this.guardRequest(req, res)) connect(req, res);
+      if (this.guardRequest(req, res)) return;
+      if (this.findRoute(req)) this.serveRoutes(req, res);
+      else this.serveConnect(req, res);
     });
     server.on("upgrade", (req, socket, head) => this.serveUpgrade(req, socket, head));
     server.on("clientError", (_err, socket) => {
@@ -224,6 +233,31 @@ export class HttpServer {
       if (params && route.method === req.method) return { route, params };
     }
     return undefined;
+  }
+
+  /** Hands `req` to the Connect services; what none of them serves falls back to the REST 404/405. */
+  private serveConnect(req: IncomingMessage, res: ServerResponse): void {
+    this.connectHandler ??= this.loadConnect();
+    this.connectHandler.then(
+      (handle) => handle(req, res),
+      (err: unknown) => this.failRequest(res, err),
+    );
+  }
+
+  private async loadConnect(): Promise<NodeHandler> {
+    const [{ connectNodeAdapter }, registrations] = await Promise.all([
+      import("@connectrpc/connect-node"),
+      Promise.all(this.connectRoutes.map((load) => load())),
+    ]);
+    return connectNodeAdapter({
+      routes: (router) => {
+        registrations.forEach((register) => register(router));
+        router.handlers.forEach((h, i) => (router.handlers[i] = invalidProtobufAsInvalidArgument(h)));
+      },
+      fallback: (req, res) => this.serveRoutes(req as IncomingMessage, res as ServerResponse),
+      // The same bound as REST bodies, checked after decompression too.
+      readMaxBytes: MAX_BODY_BYTES,
+    });
   }
 
   private serveRoutes(req: IncomingMessage, res: ServerResponse): void {
