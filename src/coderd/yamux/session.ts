@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import {
   encodeHeader,
   Flag,
+  HEADER_BYTES,
   FrameReader,
   FrameType,
   GoAwayCode,
@@ -28,6 +29,20 @@ export const STREAM_CLOSE_TIMEOUT_MS = 5 * 60_000;
 export const MAX_UNACKED_OPENS = 256;
 /** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
 export const MAX_INBOUND_STREAMS = 1024;
+/**
+ * Queued frame bytes past which they are written at once rather than at the
+ * end of the turn: about one full Data frame (MAX_DATA_FRAME), so bulk data
+ * leaves as it is framed while the small frames of a turn share one write
+ * (agentd's choice).
+ */
+const FLUSH_BYTES = 64 * 1024;
+/**
+ * Longest a FIN of a stream its owner has destroyed (a finished call) waits
+ * for other frames to travel with, so a call's FIN leaves with the next
+ * call's frames instead of costing a write and a peer wake-up of its own
+ * (agentd's choice: well under any yamux timeout).
+ */
+export const LAZY_FRAME_MS = 20;
 
 /** How a YamuxSession behaves: its side, how it accepts streams, its keepalive. */
 export interface YamuxSessionOptions {
@@ -83,7 +98,21 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   /** We said Go Away: streams the peer opens from now on are reset (as Go's incomingStream does). */
   private localGoAway = false;
   private shutdown = false;
-  private corked = false;
+  /** Frames queued this turn (headers and payloads), written together by `flush`. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  /** Frames that may wait up to LAZY_FRAME_MS: written after `out` with the next write. */
+  private lazy: Buffer[] = [];
+  private lazyTimer: NodeJS.Timeout | undefined;
+  private readonly flushLazy = (): void => {
+    this.lazyTimer = undefined;
+    this.flush();
+  };
+  private readonly flushSoon = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
   /** Writers waiting for the transport to drain. */
   private drainWaiters: (() => void)[] = [];
   /** A Data frame whose FIN/RST applies once its payload has arrived. */
@@ -189,27 +218,54 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (this.shutdown) return;
     const code = err instanceof YamuxProtocolError ? GoAwayCode.ProtocolError : GoAwayCode.Normal;
     this.sendFrame({ type: FrameType.GoAway, flags: 0, streamId: 0, length: code });
-    // end() flushes the corked Go Away before the transport closes.
+    this.flush();
     this.conn.end();
     this.terminate(err, false);
   }
 
   sendFrame(header: Header, data?: Buffer): boolean {
     if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return true;
-    // Frames written in one turn of the event loop (the callbacks and promise
+    // Frames queued in one turn of the event loop (the callbacks and promise
     // continuations of one I/O phase) leave as one transport write: one
-    // WebSocket message and one syscall instead of one per stream's frame.
-    if (!this.corked) {
-      this.corked = true;
-      this.conn.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.conn.uncork();
-      });
+    // WebSocket message and one syscall instead of one per frame.
+    this.out.push(encodeHeader(header));
+    this.outBytes += HEADER_BYTES;
+    if (data && data.length > 0) {
+      this.out.push(data);
+      this.outBytes += data.length;
     }
-    let ok = this.conn.write(encodeHeader(header));
-    if (data && data.length > 0) ok = this.conn.write(data);
-    return ok;
+    if (this.outBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+    return !this.conn.writableNeedDrain;
+  }
+
+  sendLazyFrame(header: Header): void {
+    if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return;
+    this.lazy.push(encodeHeader(header));
+    if (this.lazyTimer) return;
+    this.lazyTimer = setTimeout(this.flushLazy, LAZY_FRAME_MS);
+    this.lazyTimer.unref();
+  }
+
+  /** Writes the queued frames, the lazy ones last, as one buffer. */
+  private flush(): void {
+    if (this.lazy.length > 0) {
+      for (const frame of this.lazy) this.out.push(frame);
+      this.outBytes += this.lazy.length * HEADER_BYTES;
+      this.lazy = [];
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = undefined;
+    }
+    const parts = this.out;
+    const size = this.outBytes;
+    if (size === 0) return;
+    this.out = [];
+    this.outBytes = 0;
+    if (this.conn.destroyed || this.conn.writableEnded) return;
+    this.conn.write(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
   }
 
   whenDrained(fn: () => void): void {
@@ -337,6 +393,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     this.shutdown = true;
     clearInterval(this.keepAlive);
     clearTimeout(this.idleTimer);
+    clearTimeout(this.lazyTimer);
     const streamErr = err ?? new Error("yamux: session shutdown");
     for (const ping of this.pings.values()) {
       clearTimeout(ping.timer);

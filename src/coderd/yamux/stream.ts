@@ -8,6 +8,8 @@ export const MAX_DATA_FRAME = 64 * 1024 - 12;
 export interface StreamLink {
   /** Queues a frame; returns false when the transport wants the writer to wait for `whenDrained`. */
   sendFrame(header: Header, data?: Buffer): boolean;
+  /** Queues a frame that may wait briefly to leave with other frames (a finished stream's FIN). */
+  sendLazyFrame(header: Header): void;
   /** Runs `fn` once the transport has drained. */
   whenDrained(fn: () => void): void;
   /** Forgets a fully closed stream. */
@@ -83,7 +85,7 @@ export class YamuxStream extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.sendFin();
+    this.sendFin(false);
     cb();
   }
 
@@ -98,7 +100,8 @@ export class YamuxStream extends Duplex {
         this.link.forget(this.id);
       } else {
         // Like Go's Close: a half-close; the stream stays known until the peer's FIN.
-        this.sendFin();
+        // Nobody waits on this FIN (the owner is done), so it may leave with the next frames.
+        this.sendFin(true);
       }
     }
     cb(err);
@@ -149,11 +152,12 @@ export class YamuxStream extends Duplex {
     this.destroy(err);
   }
 
-  private sendFin(): void {
+  private sendFin(lazy: boolean): void {
     if (this.localClosed || this.wasReset) return;
     this.localClosed = true;
-    const flags = this.takeFlags() | Flag.FIN;
-    this.link.sendFrame({ type: FrameType.WindowUpdate, flags, streamId: this.id, length: 0 });
+    const header = { type: FrameType.WindowUpdate, flags: this.takeFlags() | Flag.FIN, streamId: this.id, length: 0 };
+    if (lazy) this.link.sendLazyFrame(header);
+    else this.link.sendFrame(header);
     if (this.remoteClosed) this.link.forget(this.id);
     else if (this.link.streamCloseTimeoutMs > 0) {
       this.closeTimer = setTimeout(() => this.closeTimedOut(), this.link.streamCloseTimeoutMs);
