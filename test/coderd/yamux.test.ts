@@ -242,6 +242,18 @@ describe("yamux framing matches hashicorp/yamux", () => {
     assert.match((err as Error).message, /stream 1 was not acknowledged/);
   });
 
+  test("an acknowledged stream is off the clock while a later unacknowledged one still times out", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamOpenTimeoutMs: 200 });
+    quiet(session.open());
+    await new Promise((r) => setTimeout(r, 100));
+    raw.write(hex("00 01 0002 00000001 00000000"));
+    quiet(session.open());
+    const [err] = await once(session, "close");
+    assert.match((err as Error).message, /stream 3 was not acknowledged/);
+  });
+
   test("a stream whose peer never answers our FIN is reset and forgotten after the close timeout", async () => {
     const [a, raw] = await pair();
     const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamCloseTimeoutMs: 100 });

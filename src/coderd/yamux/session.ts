@@ -11,6 +11,7 @@ import {
   YamuxProtocolError,
   type Header,
 } from "./frame.js";
+import { Deadlines } from "./deadlines.js";
 import { YamuxStream, type StreamLink } from "./stream.js";
 
 /** hashicorp/yamux DefaultConfig KeepAliveInterval. */
@@ -85,10 +86,13 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private readonly pings = new Map<number, Ping>();
   /** Streams we opened that the peer has neither acknowledged nor reset. */
   private readonly unacked = new Set<number>();
+  /** Those of `unacked` the peer must acknowledge in time (Go's StreamOpenTimeout), else the session closes. */
+  private readonly ackDeadlines: Deadlines | undefined;
+  /** Streams that sent their FIN and wait for the peer's (Go's StreamCloseTimeout), else they are reset. */
+  private readonly finDeadlines: Deadlines | undefined;
   /** openStream calls waiting for an unacknowledged stream to settle. */
   private openWaiters: { resolve: (stream: YamuxStream) => void; reject: (err: Error) => void }[] = [];
   private readonly keepAlive: NodeJS.Timeout | undefined;
-  readonly streamCloseTimeoutMs: number;
   private nextId: number;
   private nextPing = 0;
   private remoteGoAway = false;
@@ -124,7 +128,10 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   ) {
     super();
     this.nextId = opts.client ? 1 : 2;
-    this.streamCloseTimeoutMs = opts.streamCloseTimeoutMs ?? STREAM_CLOSE_TIMEOUT_MS;
+    const openTimeoutMs = opts.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS;
+    if (openTimeoutMs > 0) this.ackDeadlines = new Deadlines(openTimeoutMs, (id) => this.openTimedOut(id));
+    const closeTimeoutMs = opts.streamCloseTimeoutMs ?? STREAM_CLOSE_TIMEOUT_MS;
+    if (closeTimeoutMs > 0) this.finDeadlines = new Deadlines(closeTimeoutMs, (id) => this.streams.get(id)?.closeTimedOut());
     conn.on("data", (chunk: Buffer) => this.onData(chunk));
     conn.on("error", (err) => this.terminate(err));
     conn.on("end", () => this.terminate(new Error("yamux: connection ended")));
@@ -159,7 +166,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     this.nextId += 2;
     this.streams.set(stream.id, stream);
     this.unacked.add(stream.id);
-    stream.announce(this.opts.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS);
+    this.ackDeadlines?.add(stream.id);
+    stream.announce();
     return stream;
   }
 
@@ -257,6 +265,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
       this.outBytes += this.lazy.length * HEADER_BYTES;
       this.lazy = [];
       clearTimeout(this.lazyTimer);
+    this.ackDeadlines?.clear();
+    this.finDeadlines?.clear();
       this.lazyTimer = undefined;
     }
     const parts = this.out;
@@ -274,13 +284,18 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (this.drainWaiters.length === 1) this.conn.once("drain", () => this.releaseWriters());
   }
 
+  awaitFin(id: number): void {
+    this.finDeadlines?.add(id);
+  }
+
   forget(id: number): void {
     this.streams.delete(id);
+    this.finDeadlines?.delete(id);
     this.settleOpen(id);
     if (this.closeOnIdle && this.streams.size === 0) this.close();
   }
 
-  openTimedOut(id: number): void {
+  private openTimedOut(id: number): void {
     this.close(new Error(`yamux: stream ${id} was not acknowledged in time`));
   }
 
@@ -364,6 +379,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   /** A stream of ours was acknowledged, reset or forgotten: let a waiting openStream go ahead. */
   private settleOpen(id: number): void {
     if (!this.unacked.delete(id)) return;
+    this.ackDeadlines?.delete(id);
     while (this.openWaiters.length > 0 && this.unacked.size < MAX_UNACKED_OPENS) {
       const waiter = this.openWaiters.shift()!;
       try {
@@ -394,6 +410,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     clearInterval(this.keepAlive);
     clearTimeout(this.idleTimer);
     clearTimeout(this.lazyTimer);
+    this.ackDeadlines?.clear();
+    this.finDeadlines?.clear();
     const streamErr = err ?? new Error("yamux: session shutdown");
     for (const ping of this.pings.values()) {
       clearTimeout(ping.timer);
