@@ -91,10 +91,15 @@ interface ReplySink {
   fail(message: string, code: Code, cause?: Error): void;
 }
 
+/** RPC names as bytes, made once per method rather than once per call. */
+const rpcNameBytes = new Map<string, Buffer>();
+
 /** The Invoke, Message and CloseSend packets of a call on stream 1, as one buffer: one write, one transport frame. */
 function invokePackets(name: string, request: Uint8Array): Buffer {
+  let nameBytes = rpcNameBytes.get(name);
+  if (!nameBytes) rpcNameBytes.set(name, (nameBytes = Buffer.from(name)));
   return encodePackets([
-    { kind: Kind.Invoke, streamId: 1, messageId: 1, data: Buffer.from(name) },
+    { kind: Kind.Invoke, streamId: 1, messageId: 1, data: nameBytes },
     { kind: Kind.Message, streamId: 1, messageId: 2, data: request },
     { kind: Kind.CloseSend, streamId: 1, messageId: 3, data: EMPTY },
   ]);
