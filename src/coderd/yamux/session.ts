@@ -32,11 +32,11 @@ export const MAX_UNACKED_OPENS = 256;
 export const MAX_INBOUND_STREAMS = 1024;
 /**
  * Queued frame bytes past which they are written at once rather than at the
- * end of the turn: about one full Data frame (MAX_DATA_FRAME), so bulk data
- * leaves as it is framed while the small frames of a turn share one write
- * (agentd's choice).
+ * end of the turn: one stream's whole send window (INITIAL_WINDOW), so bulk
+ * data leaves in large writes (full WebSocket messages) while the small
+ * frames of a turn share one write (agentd's choice).
  */
-const FLUSH_BYTES = 64 * 1024;
+const FLUSH_BYTES = INITIAL_WINDOW;
 /**
  * Longest a FIN of a stream its owner has destroyed (a finished call) waits
  * for other frames to travel with, so a call's FIN leaves with the next
