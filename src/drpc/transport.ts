@@ -180,7 +180,13 @@ function unaryCall(
         ? setTimeout(() => sink.fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
         : undefined;
     signal?.addEventListener("abort", onAbort);
-    opts.dial().then(
+    let dialing: Promise<Duplex>;
+    try {
+      dialing = opts.dial();
+    } catch (err) {
+      return finish(dialError(err));
+    }
+    dialing.then(
       (dialed) => {
         // A connection that arrives after the deadline or abort is closed unused.
         if (done) return void dialed.destroy();
