@@ -11,6 +11,8 @@ export const WS_MAX_PAYLOAD = 4 << 20;
  * several messages.
  */
 export const WS_MAX_MESSAGE = (32 << 10) - 1;
+/** Options of every message sent. */
+const BINARY = { binary: true } as const;
 /** Close code for a normal end of the byte stream (RFC 6455). */
 const CLOSE_NORMAL = 1000;
 /** Close code for a text message where only binary is allowed (RFC 6455 "unsupported data"). */
@@ -35,7 +37,9 @@ export function websocketStream(ws: WebSocket): Duplex {
       );
     },
     write(chunk: Buffer, _encoding, cb) {
-      sendAll([chunk], cb);
+      // The usual write (a turn's yamux frames) is one message as it is: no packing, no copy.
+      if (chunk.length <= WS_MAX_MESSAGE && chunk.length > 0 && ws.readyState === ws.OPEN) ws.send(chunk, BINARY, cb);
+      else sendAll([chunk], cb);
     },
     final(cb) {
       if (ws.readyState === ws.OPEN) ws.close(CLOSE_NORMAL);
@@ -73,7 +77,7 @@ export function websocketStream(ws: WebSocket): Duplex {
       }
     }
     flush();
-    messages.forEach((m, i) => ws.send(m, { binary: true }, i === messages.length - 1 ? (err) => cb(err) : undefined));
+    messages.forEach((m, i) => ws.send(m, BINARY, i === messages.length - 1 ? (err) => cb(err) : undefined));
     if (messages.length === 0) cb();
   }
 

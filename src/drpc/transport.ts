@@ -12,7 +12,7 @@ import {
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { wireBytes } from "../coderd/known-encoding.js";
 import { rpcName } from "./server.js";
-import { decodeError, encodePacket, Kind, PacketReader, ProtocolError } from "./wire.js";
+import { decodeError, encodePackets, Kind, PacketReader, ProtocolError } from "./wire.js";
 
 /** How a dRPC transport reaches its server. */
 export interface DrpcTransportOptions {
@@ -83,35 +83,119 @@ class Replies {
   }
 }
 
-/** Sends Invoke, Message and CloseSend on stream 1 of `conn` and feeds what comes back into `replies`. */
-function send(conn: Duplex, name: string, request: Uint8Array, replies: Replies): void {
+/** What one call hears from its connection: reply messages, the end, an error, or the connection going away. */
+interface ReplySink {
+  message(data: Uint8Array): void;
+  end(): void;
+  error(err: ConnectError): void;
+  fail(message: string, code: Code, cause?: Error): void;
+}
+
+/** RPC names as bytes, made once per method rather than once per call. */
+const rpcNameBytes = new Map<string, Buffer>();
+
+/** The Invoke, Message and CloseSend packets of a call on stream 1, as one buffer: one write, one transport frame. */
+function invokePackets(name: string, request: Uint8Array): Buffer {
+  let nameBytes = rpcNameBytes.get(name);
+  if (!nameBytes) rpcNameBytes.set(name, (nameBytes = Buffer.from(name)));
+  return encodePackets([
+    { kind: Kind.Invoke, streamId: 1, messageId: 1, data: nameBytes },
+    { kind: Kind.Message, streamId: 1, messageId: 2, data: request },
+    { kind: Kind.CloseSend, streamId: 1, messageId: 3, data: EMPTY },
+  ]);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Sends Invoke, Message and CloseSend on stream 1 of `conn` and tells `sink` what comes back. */
+function send(conn: Duplex, name: string, request: Uint8Array, sink: ReplySink): void {
   const reader = new PacketReader();
   conn.on("data", (chunk: Buffer) => {
     try {
       for (const p of reader.push(chunk)) {
         if (p.streamId !== 1) continue;
-        if (p.kind === Kind.Message) replies.put(p.data);
-        else if (p.kind === Kind.CloseSend || p.kind === Kind.Close) replies.put(null);
+        if (p.kind === Kind.Message) sink.message(p.data);
+        else if (p.kind === Kind.CloseSend || p.kind === Kind.Close) sink.end();
         else if (p.kind === Kind.Error) {
           const e = decodeError(p.data);
-          replies.put(new ConnectError(e.message, toConnectCode(e.code)));
+          sink.error(new ConnectError(e.message, toConnectCode(e.code)));
         }
       }
     } catch (err) {
-      replies.fail((err as ProtocolError).message, Code.Internal);
+      sink.fail((err as ProtocolError).message, Code.Internal);
     }
   });
-  conn.on("error", (err) => replies.fail(err.message, Code.Unavailable, CONNECTION_LOST));
+  const lost = () => sink.fail("connection closed before the reply", Code.Unavailable, CONNECTION_LOST);
+  conn.on("error", (err) => sink.fail(err.message, Code.Unavailable, CONNECTION_LOST));
   // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
-  conn.on("end", () => replies.fail("connection closed before the reply", Code.Unavailable, CONNECTION_LOST));
-  conn.on("close", () => replies.fail("connection closed before the reply", Code.Unavailable, CONNECTION_LOST));
-  conn.write(
-    Buffer.concat([
-      encodePacket({ kind: Kind.Invoke, streamId: 1, messageId: 1, data: Buffer.from(name) }),
-      encodePacket({ kind: Kind.Message, streamId: 1, messageId: 2, data: request }),
-      encodePacket({ kind: Kind.CloseSend, streamId: 1, messageId: 3, data: new Uint8Array(0) }),
-    ]),
-  );
+  conn.on("end", lost);
+  conn.on("close", lost);
+  conn.write(invokePackets(name, request));
+}
+
+/** A failed dial as the call's error: a dialer that already says why (e.g. "agent not connected to coderd") is passed through. */
+function dialError(err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  return new ConnectError(`dial: ${(err as Error).message}`, Code.Unavailable, undefined, undefined, err);
+}
+
+/**
+ * One unary dRPC call on a fresh connection, settled by its first reply
+ * message and the server's CloseSend. A single promise and no queue: the
+ * hot path of relaying boundary logs makes about a thousand of these a
+ * second. The deadline and abort signal cover the dial too.
+ */
+function unaryCall(
+  opts: DrpcTransportOptions,
+  name: string,
+  request: Uint8Array,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+): Promise<Uint8Array | undefined> {
+  signal?.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let conn: Duplex | undefined;
+    let reply: Uint8Array | undefined;
+    const finish = (err: Error | undefined) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      conn?.destroy();
+      if (err) reject(err);
+      else resolve(reply);
+    };
+    const sink: ReplySink = {
+      message: (data) => (reply ??= data),
+      end: () => finish(undefined),
+      error: (err) => finish(err),
+      fail: (message, code, cause) => {
+        if (!done) finish(new ConnectError(message, code, undefined, undefined, cause));
+      },
+    };
+    const onAbort = () => sink.fail("the operation was aborted", Code.Canceled);
+    const timer =
+      timeoutMs !== undefined && timeoutMs > 0
+        ? setTimeout(() => sink.fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
+        : undefined;
+    signal?.addEventListener("abort", onAbort);
+    let dialing: Promise<Duplex>;
+    try {
+      dialing = opts.dial();
+    } catch (err) {
+      return finish(dialError(err));
+    }
+    dialing.then(
+      (dialed) => {
+        // A connection that arrives after the deadline or abort is closed unused.
+        if (done) return void dialed.destroy();
+        conn = dialed;
+        send(dialed, name, request, sink);
+      },
+      (err: unknown) => finish(dialError(err)),
+    );
+  });
 }
 
 /** Dials, giving up when `replies` fails first (deadline, abort); a connection that arrives too late is closed. */
@@ -124,17 +208,16 @@ async function dial(opts: DrpcTransportOptions, replies: Replies): Promise<Duple
       (late) => late.destroy(),
       () => undefined,
     );
-    // A dialer that already says why (e.g. "agent not connected to coderd") is passed through as is.
-    if (err instanceof ConnectError) throw err;
-    throw new ConnectError(`dial: ${(err as Error).message}`, Code.Unavailable, undefined, undefined, err);
+    throw dialError(err);
   } finally {
     replies.onFail = undefined;
   }
 }
 
 /**
- * One dRPC call on a fresh connection: sends Invoke, Message and CloseSend
- * on stream 1, then yields each reply message until the server's CloseSend.
+ * One server-streaming dRPC call on a fresh connection: sends Invoke,
+ * Message and CloseSend on stream 1, then yields each reply message until
+ * the server's CloseSend.
  * The deadline and abort signal cover the dial too.
  */
 async function* call(
@@ -155,7 +238,12 @@ async function* call(
   let conn: Duplex | undefined;
   try {
     conn = await dial(opts, replies);
-    send(conn, name, request, replies);
+    send(conn, name, request, {
+      message: (data) => replies.put(data),
+      end: () => replies.put(null),
+      error: (err) => replies.put(err),
+      fail: (message, code, cause) => replies.fail(message, code, cause),
+    });
     for (;;) {
       const item = await replies.next();
       if (item === null) return;
@@ -186,8 +274,7 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
     ): Promise<UnaryResponse<I, O>> {
       // A request decoded from bytes that are passed on (a relayed boundary batch) is not encoded again.
       const request = wireBytes(method.input, create(method.input, input));
-      let reply: Uint8Array | undefined;
-      for await (const data of call(opts, rpcName(method), request, signal, timeoutMs)) reply ??= data;
+      const reply = await unaryCall(opts, rpcName(method), request, signal, timeoutMs);
       return Object.defineProperties(noMetadata(), {
         stream: { value: false, enumerable: true },
         service: { value: method.parent, enumerable: true },

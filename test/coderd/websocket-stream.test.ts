@@ -71,6 +71,32 @@ describe("a WebSocket as a byte stream", () => {
     session.close();
   });
 
+  test("frames queued in one turn share messages, none over 32767 bytes, and a yamux peer reads them all", async () => {
+    sizes = [];
+    serverSide = undefined;
+    wss.once("connection", (ws) => {
+      new YamuxSession(websocketStream(ws), { client: false, keepAliveIntervalMs: 0, onStream: (s) => s.pipe(s) });
+    });
+    const ws = await client();
+    const session = new YamuxSession(websocketStream(ws), { client: true, keepAliveIntervalMs: 0 });
+    // 300 streams of 200 bytes in one turn: 300 × (12 + 12 + 200) bytes of frames, about 67 KB.
+    const streams = Array.from({ length: 300 }, () => session.open());
+    const echoes = streams.map(async (s) => {
+      const got: Buffer[] = [];
+      s.on("data", (c: Buffer) => got.push(c));
+      await once(s, "end");
+      return Buffer.concat(got);
+    });
+    streams.forEach((s, i) => s.end(Buffer.alloc(200, i % 256)));
+    const results = await Promise.all(echoes);
+    results.forEach((r, i) => assert.ok(r.equals(Buffer.alloc(200, i % 256)), `stream ${i}`));
+    assert.ok(sizes.every((n) => n <= WS_MAX_MESSAGE), JSON.stringify(sizes));
+    // Without packing these would be 900 messages (SYN, data, FIN per stream); packed they fill a few.
+    const bytesOut = 300 * (12 + 12 + 200 + 12);
+    assert.ok(sizes.length < 10, `${sizes.length} messages for ${bytesOut} bytes of frames`);
+    session.close();
+  });
+
   for (const [name, split] of [
     ["one byte per message", (b: Buffer) => [...b].map((x) => Buffer.from([x]))],
     ["all frames in one message", (b: Buffer) => [b]],

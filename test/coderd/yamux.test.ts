@@ -3,7 +3,7 @@ import { once } from "node:events";
 import net from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { INITIAL_WINDOW } from "../../src/coderd/yamux/frame.js";
-import { MAX_UNACKED_OPENS, YamuxSession } from "../../src/coderd/yamux/session.js";
+import { LAZY_FRAME_MS, MAX_UNACKED_OPENS, YamuxSession } from "../../src/coderd/yamux/session.js";
 import type { YamuxStream } from "../../src/coderd/yamux/stream.js";
 import { tcpPair } from "../drpc/sockets.js";
 
@@ -95,6 +95,30 @@ describe("yamux framing matches hashicorp/yamux", () => {
     stream.end();
     const bytes = await readBytes(raw, 24);
     assert.deepEqual(bytes.subarray(12), hex("00 01 0004 00000001 00000000"));
+  });
+
+  test("destroying a stream sends its FIN with the next frames, or on its own within LAZY_FRAME_MS", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const first = quiet(session.open());
+    const announced = await readBytes(raw, 12);
+    assert.deepEqual(announced, hex("00 01 0001 00000001 00000000"));
+    const chunks: Buffer[] = [];
+    raw.on("data", (c: Buffer) => chunks.push(c));
+    first.destroy();
+    quiet(session.open());
+    await until(() => Buffer.concat(chunks).length >= 24);
+    assert.deepEqual(chunks.length, 1, "the FIN left in the same write as the next stream's SYN");
+    assert.deepEqual(chunks[0], hex("00 01 0001 00000003 00000000" + "00 01 0004 00000001 00000000"));
+    chunks.length = 0;
+    const alone = quiet(session.open());
+    await until(() => Buffer.concat(chunks).length >= 12);
+    chunks.length = 0;
+    const destroyedAt = Date.now();
+    alone.destroy();
+    await until(() => chunks.length > 0);
+    assert.ok(Date.now() - destroyedAt >= LAZY_FRAME_MS - 2, "the lone FIN waited for company");
+    assert.deepEqual(Buffer.concat(chunks), hex("00 01 0004 00000005 00000000"));
   });
 
   test("a server accepts a SYN with an ACK window update and sees the client's data", async () => {
@@ -216,6 +240,18 @@ describe("yamux framing matches hashicorp/yamux", () => {
     quiet(session.open());
     const [err] = await once(session, "close");
     assert.match((err as Error).message, /stream 1 was not acknowledged/);
+  });
+
+  test("an acknowledged stream is off the clock while a later unacknowledged one still times out", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamOpenTimeoutMs: 200 });
+    quiet(session.open());
+    await new Promise((r) => setTimeout(r, 100));
+    raw.write(hex("00 01 0002 00000001 00000000"));
+    quiet(session.open());
+    const [err] = await once(session, "close");
+    assert.match((err as Error).message, /stream 3 was not acknowledged/);
   });
 
   test("a stream whose peer never answers our FIN is reset and forgotten after the close timeout", async () => {

@@ -110,6 +110,21 @@ describe("dRPC server on a unix socket", () => {
     if (!conn.destroyed) await new Promise((r) => conn.once("close", r));
   });
 
+  test("reports a dialer that throws as Unavailable, with its message", async () => {
+    const client = createClient(
+      Agent,
+      createDrpcTransport({
+        dial: () => {
+          throw new Error("no route");
+        },
+      }),
+    );
+    await assert.rejects(
+      client.updateAppStatus({ slug: "x" }),
+      (err: ConnectError) => err.code === Code.Unavailable && /no route/.test(err.rawMessage),
+    );
+  });
+
   test("reports an unreachable server as Unavailable", async () => {
     const client = createClient(Agent, createDrpcTransport({ dial: () => dialUnix(path.join(tempDir(), "none.sock")) }));
     await assert.rejects(client.updateAppStatus({ slug: "x" }), (err: ConnectError) => err.code === Code.Unavailable);

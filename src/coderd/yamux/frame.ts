@@ -62,6 +62,9 @@ export function encodeHeader(h: Header): Buffer {
   return buf;
 }
 
+/** What the reader holds between chunks when nothing is left over. */
+const EMPTY = Buffer.alloc(0);
+
 /** What a FrameReader hands out: a header, or a piece of the current Data frame's payload. */
 export type FrameEvent = { header: Header } | { streamId: number; data: Buffer; last: boolean };
 
@@ -71,7 +74,7 @@ export type FrameEvent = { header: Header } | { streamId: number; data: Buffer; 
  * the whole frame); `maxData` bounds the payload a header may announce.
  */
 export class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private dataLeft = 0;
   private dataStream = 0;
 
@@ -102,7 +105,7 @@ export class FrameReader {
         this.dataStream = header.streamId;
       }
     }
-    this.pending = buf.length === 0 ? Buffer.alloc(0) : Buffer.from(buf);
+    this.pending = buf.length === 0 ? EMPTY : Buffer.from(buf);
     return events;
   }
 }

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import {
   encodeHeader,
   Flag,
+  HEADER_BYTES,
   FrameReader,
   FrameType,
   GoAwayCode,
@@ -10,6 +11,7 @@ import {
   YamuxProtocolError,
   type Header,
 } from "./frame.js";
+import { Deadlines } from "./deadlines.js";
 import { YamuxStream, type StreamLink } from "./stream.js";
 
 /** hashicorp/yamux DefaultConfig KeepAliveInterval. */
@@ -28,6 +30,20 @@ export const STREAM_CLOSE_TIMEOUT_MS = 5 * 60_000;
 export const MAX_UNACKED_OPENS = 256;
 /** Streams the peer may hold open at once; past it new ones are reset (Go's AcceptBacklog is 256 un-accepted). */
 export const MAX_INBOUND_STREAMS = 1024;
+/**
+ * Queued frame bytes past which they are written at once rather than at the
+ * end of the turn: one stream's whole send window (INITIAL_WINDOW), so bulk
+ * data leaves in large writes (full WebSocket messages) while the small
+ * frames of a turn share one write (agentd's choice).
+ */
+const FLUSH_BYTES = INITIAL_WINDOW;
+/**
+ * Longest a FIN of a stream its owner has destroyed (a finished call) waits
+ * for other frames to travel with, so a call's FIN leaves with the next
+ * call's frames instead of costing a write and a peer wake-up of its own
+ * (agentd's choice: well under any yamux timeout).
+ */
+export const LAZY_FRAME_MS = 20;
 
 /** How a YamuxSession behaves: its side, how it accepts streams, its keepalive. */
 export interface YamuxSessionOptions {
@@ -70,10 +86,13 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private readonly pings = new Map<number, Ping>();
   /** Streams we opened that the peer has neither acknowledged nor reset. */
   private readonly unacked = new Set<number>();
+  /** Those of `unacked` the peer must acknowledge in time (Go's StreamOpenTimeout), else the session closes. */
+  private readonly ackDeadlines: Deadlines | undefined;
+  /** Streams that sent their FIN and wait for the peer's (Go's StreamCloseTimeout), else they are reset. */
+  private readonly finDeadlines: Deadlines | undefined;
   /** openStream calls waiting for an unacknowledged stream to settle. */
   private openWaiters: { resolve: (stream: YamuxStream) => void; reject: (err: Error) => void }[] = [];
   private readonly keepAlive: NodeJS.Timeout | undefined;
-  readonly streamCloseTimeoutMs: number;
   private nextId: number;
   private nextPing = 0;
   private remoteGoAway = false;
@@ -83,7 +102,21 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   /** We said Go Away: streams the peer opens from now on are reset (as Go's incomingStream does). */
   private localGoAway = false;
   private shutdown = false;
-  private corked = false;
+  /** Frames queued this turn (headers and payloads), written together by `flush`. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  /** Frames that may wait up to LAZY_FRAME_MS: written after `out` with the next write. */
+  private lazy: Buffer[] = [];
+  private lazyTimer: NodeJS.Timeout | undefined;
+  private readonly flushLazy = (): void => {
+    this.lazyTimer = undefined;
+    this.flush();
+  };
+  private readonly flushSoon = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
   /** Writers waiting for the transport to drain. */
   private drainWaiters: (() => void)[] = [];
   /** A Data frame whose FIN/RST applies once its payload has arrived. */
@@ -95,7 +128,10 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   ) {
     super();
     this.nextId = opts.client ? 1 : 2;
-    this.streamCloseTimeoutMs = opts.streamCloseTimeoutMs ?? STREAM_CLOSE_TIMEOUT_MS;
+    const openTimeoutMs = opts.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS;
+    if (openTimeoutMs > 0) this.ackDeadlines = new Deadlines(openTimeoutMs, (id) => this.openTimedOut(id));
+    const closeTimeoutMs = opts.streamCloseTimeoutMs ?? STREAM_CLOSE_TIMEOUT_MS;
+    if (closeTimeoutMs > 0) this.finDeadlines = new Deadlines(closeTimeoutMs, (id) => this.streams.get(id)?.closeTimedOut());
     conn.on("data", (chunk: Buffer) => this.onData(chunk));
     conn.on("error", (err) => this.terminate(err));
     conn.on("end", () => this.terminate(new Error("yamux: connection ended")));
@@ -130,7 +166,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     this.nextId += 2;
     this.streams.set(stream.id, stream);
     this.unacked.add(stream.id);
-    stream.announce(this.opts.streamOpenTimeoutMs ?? STREAM_OPEN_TIMEOUT_MS);
+    this.ackDeadlines?.add(stream.id);
+    stream.announce();
     return stream;
   }
 
@@ -189,27 +226,56 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (this.shutdown) return;
     const code = err instanceof YamuxProtocolError ? GoAwayCode.ProtocolError : GoAwayCode.Normal;
     this.sendFrame({ type: FrameType.GoAway, flags: 0, streamId: 0, length: code });
-    // end() flushes the corked Go Away before the transport closes.
+    this.flush();
     this.conn.end();
     this.terminate(err, false);
   }
 
   sendFrame(header: Header, data?: Buffer): boolean {
     if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return true;
-    // Frames written in one turn of the event loop (the callbacks and promise
+    // Frames queued in one turn of the event loop (the callbacks and promise
     // continuations of one I/O phase) leave as one transport write: one
-    // WebSocket message and one syscall instead of one per stream's frame.
-    if (!this.corked) {
-      this.corked = true;
-      this.conn.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.conn.uncork();
-      });
+    // WebSocket message and one syscall instead of one per frame.
+    this.out.push(encodeHeader(header));
+    this.outBytes += HEADER_BYTES;
+    if (data && data.length > 0) {
+      this.out.push(data);
+      this.outBytes += data.length;
     }
-    let ok = this.conn.write(encodeHeader(header));
-    if (data && data.length > 0) ok = this.conn.write(data);
-    return ok;
+    if (this.outBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushSoon);
+    }
+    return !this.conn.writableNeedDrain;
+  }
+
+  sendLazyFrame(header: Header): void {
+    if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return;
+    this.lazy.push(encodeHeader(header));
+    if (this.lazyTimer) return;
+    this.lazyTimer = setTimeout(this.flushLazy, LAZY_FRAME_MS);
+    this.lazyTimer.unref();
+  }
+
+  /** Writes the queued frames, the lazy ones last, as one buffer. */
+  private flush(): void {
+    if (this.lazy.length > 0) {
+      for (const frame of this.lazy) this.out.push(frame);
+      this.outBytes += this.lazy.length * HEADER_BYTES;
+      this.lazy = [];
+      clearTimeout(this.lazyTimer);
+    this.ackDeadlines?.clear();
+    this.finDeadlines?.clear();
+      this.lazyTimer = undefined;
+    }
+    const parts = this.out;
+    const size = this.outBytes;
+    if (size === 0) return;
+    this.out = [];
+    this.outBytes = 0;
+    if (this.conn.destroyed || this.conn.writableEnded) return;
+    this.conn.write(parts.length === 1 ? parts[0] : Buffer.concat(parts, size));
   }
 
   whenDrained(fn: () => void): void {
@@ -218,13 +284,18 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     if (this.drainWaiters.length === 1) this.conn.once("drain", () => this.releaseWriters());
   }
 
+  awaitFin(id: number): void {
+    this.finDeadlines?.add(id);
+  }
+
   forget(id: number): void {
     this.streams.delete(id);
+    this.finDeadlines?.delete(id);
     this.settleOpen(id);
     if (this.closeOnIdle && this.streams.size === 0) this.close();
   }
 
-  openTimedOut(id: number): void {
+  private openTimedOut(id: number): void {
     this.close(new Error(`yamux: stream ${id} was not acknowledged in time`));
   }
 
@@ -308,6 +379,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   /** A stream of ours was acknowledged, reset or forgotten: let a waiting openStream go ahead. */
   private settleOpen(id: number): void {
     if (!this.unacked.delete(id)) return;
+    this.ackDeadlines?.delete(id);
     while (this.openWaiters.length > 0 && this.unacked.size < MAX_UNACKED_OPENS) {
       const waiter = this.openWaiters.shift()!;
       try {
@@ -337,6 +409,9 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     this.shutdown = true;
     clearInterval(this.keepAlive);
     clearTimeout(this.idleTimer);
+    clearTimeout(this.lazyTimer);
+    this.ackDeadlines?.clear();
+    this.finDeadlines?.clear();
     const streamErr = err ?? new Error("yamux: session shutdown");
     for (const ping of this.pings.values()) {
       clearTimeout(ping.timer);

@@ -8,14 +8,14 @@ export const MAX_DATA_FRAME = 64 * 1024 - 12;
 export interface StreamLink {
   /** Queues a frame; returns false when the transport wants the writer to wait for `whenDrained`. */
   sendFrame(header: Header, data?: Buffer): boolean;
+  /** Queues a frame that may wait briefly to leave with other frames (a finished stream's FIN). */
+  sendLazyFrame(header: Header): void;
   /** Runs `fn` once the transport has drained. */
   whenDrained(fn: () => void): void;
   /** Forgets a fully closed stream. */
   forget(id: number): void;
-  /** The peer never acknowledged a stream we opened. */
-  openTimedOut(id: number): void;
-  /** How long a stream may wait for the peer's FIN after ours before it is reset; 0 = forever. */
-  readonly streamCloseTimeoutMs: number;
+  /** Our FIN is out and the peer's is not in: the stream is reset (closeTimedOut) if it does not come in time. */
+  awaitFin(id: number): void;
 }
 
 /**
@@ -32,9 +32,6 @@ export class YamuxStream extends Duplex {
   private remoteClosed = false;
   private wasReset = false;
   private blockedWrite: (() => void) | undefined;
-  private ackTimer: NodeJS.Timeout | undefined;
-  /** Runs from our FIN until the peer's; if it fires the stream is reset (Go's StreamCloseTimeout). */
-  private closeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly link: StreamLink,
@@ -45,13 +42,9 @@ export class YamuxStream extends Duplex {
     this.pendingFlags = pendingFlags;
   }
 
-  /** Sends the SYN or ACK at once, as Go's yamux does on Open and Accept; a SYN must be ACKed within `ackTimeoutMs`. */
-  announce(ackTimeoutMs = 0): void {
+  /** Sends the SYN or ACK at once, as Go's yamux does on Open and Accept. */
+  announce(): void {
     this.sendWindowUpdate(true);
-    if (ackTimeoutMs > 0) {
-      this.ackTimer = setTimeout(() => this.link.openTimedOut(this.id), ackTimeoutMs);
-      this.ackTimer.unref();
-    }
   }
 
   override _read(): void {
@@ -83,14 +76,12 @@ export class YamuxStream extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.sendFin();
+    this.sendFin(false);
     cb();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.blockedWrite = undefined;
-    clearTimeout(this.ackTimer);
-    if (err) clearTimeout(this.closeTimer);
     if (!this.wasReset && !(this.localClosed && this.remoteClosed)) {
       if (err) {
         this.wasReset = true;
@@ -98,7 +89,8 @@ export class YamuxStream extends Duplex {
         this.link.forget(this.id);
       } else {
         // Like Go's Close: a half-close; the stream stays known until the peer's FIN.
-        this.sendFin();
+        // Nobody waits on this FIN (the owner is done), so it may leave with the next frames.
+        this.sendFin(true);
       }
     }
     cb(err);
@@ -123,10 +115,8 @@ export class YamuxStream extends Duplex {
     if (delta > 0) this.blockedWrite?.();
   }
 
-  /** ACK, FIN and RST from the peer (SYN is the session's business); an ACK ends the wait for one. */
+  /** ACK, FIN and RST from the peer (SYN and the wait for an ACK are the session's business). */
   applyFlags(flags: number): void {
-    if (flags & (Flag.ACK | Flag.RST)) clearTimeout(this.ackTimer);
-    if (flags & (Flag.FIN | Flag.RST)) clearTimeout(this.closeTimer);
     if (flags & Flag.RST) {
       this.wasReset = true;
       this.remoteClosed = true;
@@ -143,26 +133,23 @@ export class YamuxStream extends Duplex {
 
   /** The session is gone: end whatever is still open, with `err` when it did not close normally. */
   abort(err: Error | undefined): void {
-    clearTimeout(this.closeTimer);
     this.wasReset = true;
     this.blockedWrite?.();
     this.destroy(err);
   }
 
-  private sendFin(): void {
+  private sendFin(lazy: boolean): void {
     if (this.localClosed || this.wasReset) return;
     this.localClosed = true;
-    const flags = this.takeFlags() | Flag.FIN;
-    this.link.sendFrame({ type: FrameType.WindowUpdate, flags, streamId: this.id, length: 0 });
+    const header = { type: FrameType.WindowUpdate, flags: this.takeFlags() | Flag.FIN, streamId: this.id, length: 0 };
+    if (lazy) this.link.sendLazyFrame(header);
+    else this.link.sendFrame(header);
     if (this.remoteClosed) this.link.forget(this.id);
-    else if (this.link.streamCloseTimeoutMs > 0) {
-      this.closeTimer = setTimeout(() => this.closeTimedOut(), this.link.streamCloseTimeoutMs);
-      this.closeTimer.unref();
-    }
+    else this.link.awaitFin(this.id);
   }
 
   /** The peer never sent its FIN: forget the stream and reset it so the peer lets go too. */
-  private closeTimedOut(): void {
+  closeTimedOut(): void {
     if (this.remoteClosed || this.wasReset) return;
     this.wasReset = true;
     this.link.forget(this.id);
