@@ -149,7 +149,7 @@ function clients(mode: "flood" | "paced", socket: string, ms: number, rate = 0):
   });
 }
 
-/** Extra node flags for a child, e.g. BENCH_AGENTD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p" to profile it. */
+/** Extra node flags for a child, e.g. BENCH_AGENTD_NODE_ARGS="--max-semi-space-size=2 --cpu-prof --cpu-prof-dir=/tmp/p" to profile it. */
 function nodeArgs(who: "AGENTD" | "PEER"): string[] {
   return (process.env[`BENCH_${who}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
 }
@@ -159,7 +159,11 @@ async function startAgentd(dir: string, coderUrl: string): Promise<Agentd> {
   const boundarySocket = path.join(dir, "boundary.sock");
   const args = ["serve", "--http-addr", "127.0.0.1:0", "--data-dir", path.join(dir, "data"), "--boundary-socket", boundarySocket];
   args.push("--agent-socket", path.join(dir, "agent.sock"), "--coder-url", coderUrl, "--token", "t");
-  const proc = spawn(process.execPath, [...nodeArgs("AGENTD"), AGENTD_BIN, ...args], {
+  // As installed: bin/agentd's launcher line starts node with the daemon's V8 flags. With
+  // BENCH_AGENTD_NODE_ARGS, node is started here with those flags instead (add the launcher's to compare like with like).
+  const extra = nodeArgs("AGENTD");
+  const [command, argv] = extra.length > 0 ? [process.execPath, [...extra, AGENTD_BIN, ...args]] : [AGENTD_BIN, args];
+  const proc = spawn(command, argv, {
     env: { ...process.env, AGENTD_LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -26,6 +26,29 @@ describe("agentd --version", () => {
   });
 });
 
+describe("bin/agentd run as a program (as installed)", () => {
+  it("prints what `node bin/agentd` prints", async () => {
+    const direct = await runAgentd(["--version"], { asProgram: true });
+    assert.equal(direct.code, 0);
+    assert.equal(direct.stdout, (await runAgentd(["--version"])).stdout);
+  });
+
+  it("passes arguments through unchanged and exits with the CLI's status", async () => {
+    const addr = `not an $addr "x" 'y' \\ *`;
+    const res = await runAgentd(["serve", "--http-addr", addr], { asProgram: true });
+    assert.equal(res.code, 2);
+    assert.ok(res.stderr.includes(addr), res.stderr);
+  });
+
+  it("starts the daemon's node with the young-generation cap it is measured with", async () => {
+    const agentd = await startAgentd({ asProgram: true });
+    daemons.push(agentd);
+    const argv = fs.readFileSync(`/proc/${agentd.proc.pid}/cmdline`, "utf8").split("\0");
+    assert.ok(argv.includes("--max-semi-space-size=2"), argv.join(" "));
+    assert.equal((await fetch(`${agentd.url}/healthz`)).status, 200);
+  });
+});
+
 describe("mistyped commands", () => {
   it("a top-level typo gets one line with a suggestion and exit 2", async () => {
     const res = await runAgentd(["snyc"]);

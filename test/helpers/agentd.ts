@@ -75,6 +75,13 @@ export interface StartOptions {
   /** Reuse a directory (data dir and sockets), e.g. to test a restart. */
   dir?: string;
   timeoutMs?: number;
+  /** Run `bin/agentd` as a program (its launcher line starts node), as an installed agentd runs. */
+  asProgram?: boolean;
+}
+
+/** The command and arguments that run `bin/agentd` with `args`: through node, or as a program. */
+function agentdCommand(args: string[], asProgram = false): [string, string[]] {
+  return asProgram ? [AGENTD_BIN, args] : [process.execPath, [AGENTD_BIN, ...args]];
 }
 
 /**
@@ -98,7 +105,7 @@ export async function startAgentd(opts: StartOptions = {}): Promise<RunningAgent
     agentSocket,
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
+  const proc = spawn(...agentdCommand(args, opts.asProgram), {
     env: { ...process.env, ...privateSocketEnv(), AGENTD_LOG_LEVEL: "debug", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -180,10 +187,10 @@ function withoutUnset(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export function runAgentd(
   args: string[],
   /** `env` adds to the test process's; a variable set to undefined is removed. */
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; asProgram?: boolean } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [AGENTD_BIN, ...args], {
+    const proc = spawn(...agentdCommand(args, opts.asProgram), {
       env: withoutUnset({ ...process.env, ...privateSocketEnv(), ...opts.env }),
       stdio: ["ignore", "pipe", "pipe"],
     });
