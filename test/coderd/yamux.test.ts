@@ -254,6 +254,34 @@ describe("yamux framing matches hashicorp/yamux", () => {
     assert.match((err as Error).message, /stream 3 was not acknowledged/);
   });
 
+  test("a destroyed stream's delayed FIN going out does not take an unacknowledged stream off the clock", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamOpenTimeoutMs: 300 });
+    quiet(session.open());
+    const other = quiet(session.open());
+    raw.write(hex("00 01 0002 00000003 00000000"));
+    await new Promise((r) => setTimeout(r, 20));
+    other.destroy();
+    const [err] = await once(session, "close");
+    assert.match((err as Error).message, /stream 1 was not acknowledged/);
+  });
+
+  test("a destroyed stream whose peer never sends FIN is forgotten after the close timeout, delayed FINs or not", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamCloseTimeoutMs: 200 });
+    const first = quiet(session.open());
+    const second = quiet(session.open());
+    raw.write(hex("00 01 0002 00000001 00000000" + "00 01 0002 00000003 00000000"));
+    await until(() => session.streamCount === 2);
+    first.destroy();
+    await new Promise((r) => setTimeout(r, LAZY_FRAME_MS * 2));
+    second.destroy();
+    await until(() => session.streamCount === 0);
+    assert.equal(session.closed, false);
+  });
+
   test("a stream whose peer never answers our FIN is reset and forgotten after the close timeout", async () => {
     const [a, raw] = await pair();
     const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamCloseTimeoutMs: 100 });

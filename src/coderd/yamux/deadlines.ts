@@ -1,8 +1,11 @@
+import { performance } from "node:perf_hooks";
+
 /**
  * Deadlines of one fixed length for many ids (streams awaiting an ACK or a
  * FIN), kept with one timer instead of one per id. Every id expires the same
  * time after it was added, so the first in the map is always the next due:
- * the timer only ever waits for that one.
+ * the timer only ever waits for that one. Times are monotonic, so a wall
+ * clock step never expires a wait early.
  */
 export class Deadlines {
   private readonly due = new Map<number, number>();
@@ -16,7 +19,9 @@ export class Deadlines {
 
   /** Starts the wait for `id`. */
   add(id: number): void {
-    this.due.set(id, Date.now() + this.ms);
+    // Re-added ids go to the end, so the map stays in due order.
+    this.due.delete(id);
+    this.due.set(id, performance.now() + this.ms);
     if (!this.timer) this.arm(this.ms);
   }
 
@@ -39,7 +44,7 @@ export class Deadlines {
 
   private readonly check = (): void => {
     this.timer = undefined;
-    const now = Date.now();
+    const now = performance.now();
     for (const [id, at] of this.due) {
       if (at > now) return this.arm(at - now);
       this.due.delete(id);

@@ -265,8 +265,6 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
       this.outBytes += this.lazy.length * HEADER_BYTES;
       this.lazy = [];
       clearTimeout(this.lazyTimer);
-    this.ackDeadlines?.clear();
-    this.finDeadlines?.clear();
       this.lazyTimer = undefined;
     }
     const parts = this.out;
