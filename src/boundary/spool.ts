@@ -296,6 +296,7 @@ export class Spool {
     this.open.db.close();
     this.open = undefined;
     if (this.count > 0) return;
-    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(this.file + suffix, { force: true });
+    // The database file last: a -wal left beside no database is never replayed into a new one.
+    for (const suffix of ["-wal", "-shm", ""]) fs.rmSync(this.file + suffix, { force: true });
   }
 }

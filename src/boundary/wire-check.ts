@@ -30,6 +30,14 @@ interface Rule {
  */
 export type Rules = (Rule | null | undefined)[];
 
+/** Bytes Go's proto.Unmarshal refuses though protobuf-es would decode them; Go's error text. */
+export class InvalidWire extends Error {
+  constructor() {
+    super("proto: cannot parse invalid wire-format data");
+    this.name = "InvalidWire";
+  }
+}
+
 /** Thrown (one shared instance, no stack) when bytes are not what the fast check covers. */
 class NotPlain {
   readonly notPlain = true;
@@ -136,7 +144,10 @@ export class WireWalker {
       case VARINT:
         for (let i = 0; ; i++) {
           if (i === MAX_VARINT_BYTES || this.pos >= end) throw NOT_PLAIN;
-          if (this.bytes[this.pos++]! < 0x80) return;
+          const b = this.bytes[this.pos++]!;
+          // The tenth byte carries bit 63 only: more overflows 64 bits, which Go refuses and protobuf-es would not.
+          if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new InvalidWire();
+          if (b < 0x80) return;
         }
       case I64:
         this.fixed(8, end);
@@ -183,7 +194,9 @@ export class WireWalker {
  * message, nested messages ending on their length, strings valid UTF-8,
  * unknown fields (other than groups) skipped. That is stricter than
  * protobuf-es's fromBinary and Go's proto.Unmarshal (which both take a known
- * field of the wrong wire type, for one), so all it passes, both decode.
+ * field of the wrong wire type, for one), so all it passes, both decode. A
+ * varint over 64 bits, which Go refuses and protobuf-es takes, throws
+ * InvalidWire instead of falling back to the full decoder.
  */
 export function walked(walk: () => void): boolean {
   try {

@@ -237,10 +237,20 @@ export class HttpServer {
 
   /** Hands `req` to the Connect services; what none of them serves falls back to the REST 404/405. */
   private serveConnect(req: IncomingMessage, res: ServerResponse): void {
-    this.connectHandler ??= this.loadConnect();
-    this.connectHandler.then(
-      (handle) => handle(req, res),
-      (err: unknown) => this.failRequest(res, err),
+    const loading = (this.connectHandler ??= this.loadConnect());
+    loading.then(
+      (handle) => {
+        try {
+          handle(req, res);
+        } catch (err) {
+          this.failRequest(res, err);
+        }
+      },
+      (err: unknown) => {
+        // A load that failed is tried again by the next request, not remembered.
+        if (this.connectHandler === loading) this.connectHandler = undefined;
+        this.failRequest(res, err);
+      },
     );
   }
 
