@@ -49,6 +49,7 @@ export function hideTokenArgument(argv: readonly string[] = process.argv): boole
     }
     return arg;
   });
-  if (found) process.title = shown.join(" ");
+  // Node's own flags (the launcher's among them) stay in view after the node binary.
+  if (found) process.title = [shown[0], ...process.execArgv, ...shown.slice(1)].join(" ");
   return found;
 }

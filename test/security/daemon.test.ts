@@ -74,11 +74,13 @@ describe("secrets stay out of children, the command line and the logs", () => {
   });
 
   it("hides --token from /proc/PID/cmdline and recommends --token-file", async () => {
-    const agentd = await startAgentd({ dir: scratch(), args: ["--token", AGENT_TOKEN] });
+    // Started as installed, so the launcher's node flag is on the command line too.
+    const agentd = await startAgentd({ dir: scratch(), args: ["--token", AGENT_TOKEN], asProgram: true });
     try {
       const cmdline = fs.readFileSync(`/proc/${agentd.proc.pid}/cmdline`, "utf8");
       assert.ok(!cmdline.includes(AGENT_TOKEN), cmdline);
       assert.match(cmdline, /--token \[redacted\]/);
+      assert.match(cmdline, /--max-semi-space-size=2 \S*bin\/agentd serve/, "node's flags stay in view");
       const warning = await agentd.waitForLog((l) => l.level === 40 && /--token-file/.test(String(l.msg)));
       assert.match(String(warning.msg), /visible to other local users/);
     } finally {
