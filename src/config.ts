@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Option } from "commander";
 import type { LevelWithSilent } from "pino";
@@ -7,7 +6,8 @@ import { DEFAULT_LOG_RING_CAPACITY } from "./boundary/log-ring.js";
 import { UsageError } from "./errors.js";
 import { isLoopbackName } from "./http/guard.js";
 import { HTTP_TOKEN_FILE_ENV, HTTP_TOKEN_FILE_FLAG, readHttpTokenFile } from "./http/token-file.js";
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log.js";
+import { defaultAgentSocket, defaultBoundarySocket, defaultDataDir } from "./default-paths.js";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log-options.js";
 
 /** Everything `agentd serve` is configured with, from flags and env. */
 export interface Config {
@@ -57,36 +57,6 @@ export const DEFAULT_MAX_WRITE_BYTES = 64 * 1024 * 1024;
 
 /** Default for `--max-processes`: running processes allowed at once. */
 export const DEFAULT_MAX_PROCESSES = 64;
-
-/**
- * agentd's own directory for its sockets: `$XDG_RUNTIME_DIR/agentd`, else
- * `$TMPDIR/agentd-<uid>`. Coder's Go agent listens at `$TMPDIR/boundary-audit.sock`
- * and `$XDG_RUNTIME_DIR/coder-agent.sock` (or `/tmp/coder-agent-<uid>.sock`);
- * agentd's defaults stay clear of both so the two run side by side, and
- * clients are pointed at agentd through Coder's own env vars.
- */
-export function defaultRuntimeDir(env: NodeJS.ProcessEnv = process.env): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  if (runtime) return path.join(runtime, "agentd");
-  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
-  return path.join(os.tmpdir(), `agentd-${uid}`);
-}
-
-/** Default for `--boundary-socket`: `boundary-audit.sock` in agentd's runtime directory. */
-export function defaultBoundarySocket(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(defaultRuntimeDir(env), "boundary-audit.sock");
-}
-
-/** Default for `--agent-socket` and the CLIs' `--socket-path`: `agent.sock` in agentd's runtime directory. */
-export function defaultAgentSocket(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(defaultRuntimeDir(env), "agent.sock");
-}
-
-/** `$XDG_DATA_HOME/agentd`, else `~/.local/share/agentd`. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_DATA_HOME || path.join(os.homedir(), ".local", "share");
-  return path.join(base, "agentd");
-}
 
 /** Parses `HOST:PORT` (IPv6 hosts in brackets). Port 0 picks a free port. */
 export function parseHostPort(value: string, flag: string): HostPort {

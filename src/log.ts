@@ -1,11 +1,11 @@
 import { createRequire } from "node:module";
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from "./log-options.js";
 import { REDACTED } from "./secrets.js";
 
 export type { Logger };
+export { LOG_FORMATS, LOG_LEVELS, type LogFormat };
 
-/** Log levels accepted by `--log-level`. */
-export const LOG_LEVELS: readonly LevelWithSilent[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 /**
  * Log fields that may hold a credential: token fields and the
@@ -24,9 +24,6 @@ const REDACT_PATHS = [
   '*.headers["Coder-Session-Token"]',
 ];
 
-/** Values of `--log-format`: `auto` is `pretty` on a terminal and `json` otherwise. */
-export const LOG_FORMATS = ["auto", "json", "pretty"] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** `auto` decided for a stream: pretty only when a person is watching it. */
 export function effectiveLogFormat(format: LogFormat, stream: { isTTY?: boolean }): "json" | "pretty" {

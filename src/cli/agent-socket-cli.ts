@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Command, Option } from "commander";
 import { isDialError } from "../agentsocket/client.js";
-import { defaultAgentSocket } from "../config.js";
+import { defaultAgentSocket } from "../default-paths.js";
 import { errorText, UsageError } from "../errors.js";
 
 /** Each call to the agent socket gives up after this long, so a wedged daemon cannot hang a script. */

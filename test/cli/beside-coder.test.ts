@@ -4,7 +4,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { defaultAgentSocket, defaultBoundarySocket } from "../../src/config.js";
+import { defaultAgentSocket, defaultBoundarySocket } from "../../src/default-paths.js";
 import { AGENTD_BIN, runAgentd, tempDir } from "../helpers/agentd.js";
 
 const listeners: net.Server[] = [];
