@@ -352,6 +352,17 @@ describe("a call stream (openCall) is the same stream on the wire", () => {
     session.close();
   });
 
+  test("a call whose session ended before anyone listened hears the end as soon as it listens", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const call = await session.openCall();
+    session.close();
+    let ended = false;
+    call.listen({ data: () => undefined, end: () => (ended = true) });
+    assert.equal(ended, true);
+  });
+
   test("the session ending ends every open call", async () => {
     const [a, raw] = await pair();
     raw.resume();

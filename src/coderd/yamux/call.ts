@@ -41,6 +41,9 @@ export class YamuxCall implements SessionStream, CallStream {
   /** Bytes written that wait for the peer's window. */
   private unsent: Buffer | undefined;
   private sink: CallSink | undefined;
+  /** The reply side ended before anyone listened (the session went while the call was being set up). */
+  private endedEarly: { err: Error | undefined } | undefined;
+  private closed = false;
 
   constructor(
     private readonly link: StreamLink,
@@ -52,7 +55,10 @@ export class YamuxCall implements SessionStream, CallStream {
   }
 
   listen(sink: CallSink): void {
-    this.sink = sink;
+    const early = this.endedEarly;
+    this.endedEarly = undefined;
+    if (early) sink.end(early.err);
+    else this.sink = sink;
   }
 
   write(data: Buffer): void {
@@ -62,6 +68,7 @@ export class YamuxCall implements SessionStream, CallStream {
   }
 
   close(): void {
+    this.closed = true;
     this.sink = undefined;
     this.unsent = undefined;
     if (this.wasReset || this.localClosed) return;
@@ -123,7 +130,8 @@ export class YamuxCall implements SessionStream, CallStream {
     const sink = this.sink;
     this.sink = undefined;
     this.unsent = undefined;
-    sink?.end(err);
+    if (sink) sink.end(err);
+    else if (!this.closed) this.endedEarly = { err };
   }
 
   /** Sends what the peer's window takes of `unsent`, in frames of at most MAX_DATA_FRAME. */
