@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
@@ -159,7 +160,7 @@ export class Forwarder {
   /** Lanes with queued batches and no call in flight, oldest waiter first. */
   private ready: Lane[] = [];
   private queuedBatches = 0;
-  private readonly calls = new Set<AbortController>();
+  /** Aborted by the shutdown timer: ends the send loop's waits and every call in flight. */
   private readonly abort = new AbortController();
   private readonly client: BoundaryLogsClient;
   private readonly metrics: BoundaryMetrics;
@@ -190,6 +191,8 @@ export class Forwarder {
     this.retryInitialMs = opts.retryInitialMs ?? RETRY_INITIAL_MS;
     this.retryMaxMs = opts.retryMaxMs ?? RETRY_MAX_MS;
     this.forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
+    // Every call in flight (lane calls, or a spool round's) and the send loop's wait listen to it.
+    setMaxListeners(2 * MAX_LANES_IN_FLIGHT + 1, this.abort.signal);
   }
 
   /** Requests waiting in memory. */
@@ -249,10 +252,7 @@ export class Forwarder {
   async shutdown(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.interrupt?.();
-    const timer = setTimeout(() => {
-      this.abort.abort();
-      for (const call of this.calls) call.abort();
-    }, timeoutMs);
+    const timer = setTimeout(() => this.abort.abort(), timeoutMs);
     try {
       await this.loop;
     } finally {
@@ -476,20 +476,17 @@ export class Forwarder {
     this.splits.set(lane, { id: head.id, offset: offset + 1, maxLogs: 1 });
   }
 
-  /** One call carrying `batch`; `batches` is how many received batches it holds, for the forwarded count. */
+  /**
+   * One call carrying `batch`; `batches` is how many received batches it
+   * holds, for the forwarded count. The transport enforces the timeout, and
+   * the shutdown timer's abort of the forwarder's signal ends every call in
+   * flight: no controller or timer of its own per call.
+   */
   private async send(batch: LogBatch, batches: number): Promise<Sent> {
-    // One controller and timer per call: cheaper than combining signals, and
-    // shutdown aborts the calls in flight through `calls`.
-    const call = new AbortController();
-    const timer = setTimeout(() => call.abort(), this.forwardTimeoutMs);
-    this.calls.add(call);
     try {
-      await this.client.reportBoundaryLogs(batchRequest(batch), { signal: call.signal, timeoutMs: this.forwardTimeoutMs });
+      await this.client.reportBoundaryLogs(batchRequest(batch), { signal: this.abort.signal, timeoutMs: this.forwardTimeoutMs });
     } catch (err) {
       return this.failed(batch, err);
-    } finally {
-      clearTimeout(timer);
-      this.calls.delete(call);
     }
     if (batches > 0) this.metrics.batchesForwarded.inc(batches);
     if (this.failing) {
@@ -541,8 +538,14 @@ export class Forwarder {
     for (const batch of rejected) this.metrics.dropBatch("spool_full", batch.logCount);
   }
 
+  /**
+   * Wakes the send loop when it has work of its own: the spool, or a
+   * shutdown. Lane calls are started by `pump` where batches arrive and
+   * calls end, so a batch that goes straight to a lane costs the loop no
+   * wake-up (one promise and abort listener per batch otherwise).
+   */
   private notify(): void {
-    this.wake?.();
+    if (this.draining || (this.spool !== undefined && this.spool.batches > 0)) this.wake?.();
   }
 
   /**

@@ -10,6 +10,7 @@ import { AGENT_RPC_PATH, SESSION_TOKEN_HEADER } from "./rpc-endpoint.js";
 import { NOT_CONNECTED_MESSAGE, type AgentClient, type Upstream } from "./upstream.js";
 import { websocketStream, WS_MAX_PAYLOAD } from "./websocket-stream.js";
 import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_TIMEOUT_MS, YamuxSession } from "./yamux/session.js";
+import type { YamuxCall } from "./yamux/call.js";
 import type { YamuxStream } from "./yamux/stream.js";
 
 /**
@@ -143,7 +144,7 @@ export class CoderdUpstream implements Upstream {
       help: "Established connections to coderd that ended.",
       registers,
     });
-    this.client = createClient(AgentService, createDrpcTransport({ dial: () => this.openStream() }));
+    this.client = createClient(AgentService, createDrpcTransport({ dial: () => this.openStream(), dialCall: () => this.openCall() }));
   }
 
   /** True while calls can be made: a session is up and coderd has not told it to go away. */
@@ -183,10 +184,19 @@ export class CoderdUpstream implements Upstream {
     });
   }
 
-  private async openStream(): Promise<YamuxStream> {
+  private openStream(): Promise<YamuxStream> {
+    return this.opened((session) => session.openStream());
+  }
+
+  private openCall(): Promise<YamuxCall> {
+    return this.opened((session) => session.openCall());
+  }
+
+  /** A stream opened by `open` on the live session; Unavailable "not connected" when there is none. */
+  private async opened<T>(open: (session: YamuxSession) => Promise<T>): Promise<T> {
     const session = this.session;
     try {
-      if (session?.acceptsStreams) return await session.openStream();
+      if (session?.acceptsStreams) return await open(session);
     } catch {
       // Shut down or told to go away: as good as not connected.
     }

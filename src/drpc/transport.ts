@@ -4,8 +4,10 @@ import {
   fromBinary,
   toBinary,
   type DescMessage,
+  type DescMethod,
   type DescMethodStreaming,
   type DescMethodUnary,
+  type DescService,
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
@@ -14,10 +16,30 @@ import { wireBytes } from "../coderd/known-encoding.js";
 import { rpcName } from "./server.js";
 import { decodeError, encodePackets, Kind, PacketReader, ProtocolError } from "./wire.js";
 
+/** Hears what comes back on a CallStream: reply bytes, then the end (`err` when it broke). */
+export interface CallSink {
+  data(chunk: Buffer): void;
+  end(err: Error | undefined): void;
+}
+
+/**
+ * A byte stream for one unary call, lighter than a Duplex (a yamux stream
+ * of its own): the request written once, the reply heard through a sink.
+ */
+export interface CallStream {
+  /** Sets who hears the reply; set before the request is written. */
+  listen(sink: CallSink): void;
+  write(data: Buffer): void;
+  /** The call is over: the stream is let go, and the sink hears nothing more. */
+  close(): void;
+}
+
 /** How a dRPC transport reaches its server. */
 export interface DrpcTransportOptions {
   /** Opens a fresh byte stream to the server (a unix socket, a yamux stream). */
   dial: () => Promise<Duplex>;
+  /** Opens a fresh CallStream for a unary call; without it unary calls dial too. */
+  dialCall?: () => Promise<CallStream>;
 }
 
 /** The cause of every failure where the connection went away while a call waited for its reply. */
@@ -38,21 +60,31 @@ function toConnectCode(code: number): Code {
 }
 
 /**
- * The header and trailer of a reply (dRPC carries none), made only when a
- * caller reads them: `Headers` loads Node's fetch implementation (about
- * 12 MiB) on first use, which a daemon that only makes calls never needs.
+ * A call's response: its message and method, and the header and trailer
+ * (dRPC carries none) made only when a caller reads them: `Headers` loads
+ * Node's fetch implementation (about 12 MiB) on first use, which a daemon
+ * that only makes calls never needs. A class, so that a response costs one
+ * plain object (the hot path of relaying boundary logs makes about a
+ * thousand a second).
  */
-function noMetadata(): { readonly header: Headers; readonly trailer: Headers } {
-  let header: Headers | undefined;
-  let trailer: Headers | undefined;
-  return {
-    get header() {
-      return (header ??= new Headers());
-    },
-    get trailer() {
-      return (trailer ??= new Headers());
-    },
-  };
+class Response<M> {
+  private headers: Headers | undefined;
+  private trailers: Headers | undefined;
+
+  constructor(
+    readonly stream: boolean,
+    readonly service: DescService,
+    readonly method: DescMethod,
+    readonly message: M,
+  ) {}
+
+  get header(): Headers {
+    return (this.headers ??= new Headers());
+  }
+
+  get trailer(): Headers {
+    return (this.trailers ??= new Headers());
+  }
 }
 
 /** What came back for one call, in arrival order: messages, the end (null), or an error. */
@@ -107,10 +139,10 @@ function invokePackets(name: string, request: Uint8Array): Buffer {
 
 const EMPTY = new Uint8Array(0);
 
-/** Sends Invoke, Message and CloseSend on stream 1 of `conn` and tells `sink` what comes back. */
-function send(conn: Duplex, name: string, request: Uint8Array, sink: ReplySink): void {
+/** Reads the packets of stream 1 from the reply bytes it is given and tells `sink` what they say. */
+function replyReader(sink: ReplySink): (chunk: Buffer) => void {
   const reader = new PacketReader();
-  conn.on("data", (chunk: Buffer) => {
+  return (chunk) => {
     try {
       for (const p of reader.push(chunk)) {
         if (p.streamId !== 1) continue;
@@ -124,13 +156,48 @@ function send(conn: Duplex, name: string, request: Uint8Array, sink: ReplySink):
     } catch (err) {
       sink.fail((err as ProtocolError).message, Code.Internal);
     }
-  });
-  const lost = () => sink.fail("connection closed before the reply", Code.Unavailable, CONNECTION_LOST);
-  conn.on("error", (err) => sink.fail(err.message, Code.Unavailable, CONNECTION_LOST));
+  };
+}
+
+/** The connection went away before the reply was complete: `err` says how when it broke. */
+function lost(sink: ReplySink, err?: Error): void {
+  sink.fail(err?.message ?? "connection closed before the reply", Code.Unavailable, CONNECTION_LOST);
+}
+
+/** Sends Invoke, Message and CloseSend on stream 1 of `conn` and tells `sink` what comes back. */
+function send(conn: Duplex, name: string, request: Uint8Array, sink: ReplySink): void {
+  conn.on("data", replyReader(sink));
+  conn.on("error", (err) => lost(sink, err));
   // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
-  conn.on("end", lost);
-  conn.on("close", lost);
+  conn.on("end", () => lost(sink));
+  conn.on("close", () => lost(sink));
   conn.write(invokePackets(name, request));
+}
+
+/** As `send`, on a CallStream. */
+function sendOnCall(call: CallStream, name: string, request: Uint8Array, sink: ReplySink): void {
+  call.listen({ data: replyReader(sink), end: (err) => lost(sink, err) });
+  call.write(invokePackets(name, request));
+}
+
+/** A dialed connection of either kind, as a unary call uses it. */
+interface Dialed {
+  close(): void;
+  send(name: string, request: Uint8Array, sink: ReplySink): void;
+}
+
+/** Dials the lightest connection the options offer for one unary call. */
+function dialUnary(opts: DrpcTransportOptions): Promise<Dialed> {
+  if (opts.dialCall) {
+    return opts.dialCall().then((call) => ({
+      close: () => call.close(),
+      send: (name, request, sink) => sendOnCall(call, name, request, sink),
+    }));
+  }
+  return opts.dial().then((conn) => ({
+    close: () => conn.destroy(),
+    send: (name, request, sink) => send(conn, name, request, sink),
+  }));
 }
 
 /** A failed dial as the call's error: a dialer that already says why (e.g. "agent not connected to coderd") is passed through. */
@@ -155,14 +222,14 @@ function unaryCall(
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
     let done = false;
-    let conn: Duplex | undefined;
+    let conn: Dialed | undefined;
     let reply: Uint8Array | undefined;
     const finish = (err: Error | undefined) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      conn?.destroy();
+      conn?.close();
       if (err) reject(err);
       else resolve(reply);
     };
@@ -180,18 +247,18 @@ function unaryCall(
         ? setTimeout(() => sink.fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
         : undefined;
     signal?.addEventListener("abort", onAbort);
-    let dialing: Promise<Duplex>;
+    let dialing: Promise<Dialed>;
     try {
-      dialing = opts.dial();
+      dialing = dialUnary(opts);
     } catch (err) {
       return finish(dialError(err));
     }
     dialing.then(
       (dialed) => {
         // A connection that arrives after the deadline or abort is closed unused.
-        if (done) return void dialed.destroy();
+        if (done) return void dialed.close();
         conn = dialed;
-        send(dialed, name, request, sink);
+        dialed.send(name, request, sink);
       },
       (err: unknown) => finish(dialError(err)),
     );
@@ -275,13 +342,9 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
       // A request decoded from bytes that are passed on (a relayed boundary batch) is not encoded again.
       const request = wireBytes(method.input, create(method.input, input));
       const reply = await unaryCall(opts, rpcName(method), request, signal, timeoutMs);
-      return Object.defineProperties(noMetadata(), {
-        stream: { value: false, enumerable: true },
-        service: { value: method.parent, enumerable: true },
-        method: { value: method, enumerable: true },
-        // A server whose handler returned nothing sends only CloseSend: that is an empty message.
-        message: { value: fromBinary(method.output, reply ?? new Uint8Array(0)), enumerable: true },
-      }) as UnaryResponse<I, O>;
+      // A server whose handler returned nothing sends only CloseSend: that is an empty message.
+      const message = fromBinary(method.output, reply ?? EMPTY);
+      return new Response(false, method.parent, method, message) as unknown as UnaryResponse<I, O>;
     },
 
     async stream<I extends DescMessage, O extends DescMessage>(
@@ -305,12 +368,7 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
           yield fromBinary(method.output, data);
         }
       }
-      return Object.defineProperties(noMetadata(), {
-        stream: { value: true, enumerable: true },
-        service: { value: method.parent, enumerable: true },
-        method: { value: method, enumerable: true },
-        message: { value: messages(), enumerable: true },
-      }) as StreamResponse<I, O>;
+      return new Response(true, method.parent, method, messages()) as unknown as StreamResponse<I, O>;
     },
   };
 }

@@ -60,8 +60,13 @@ export class FakeUpstream implements BoundaryLogsClient {
     if (this.mode === "invalid") throw new ConnectError("rejected", Code.InvalidArgument);
     if (this.gate) await this.gate;
     if (this.mode === "hang") {
+      // As a Connect transport does: the call ends on an abort or at its deadline.
       await new Promise<void>((_resolve, reject) => {
-        options?.signal?.addEventListener("abort", () => reject(new ConnectError("cancelled", Code.Canceled)));
+        const timer = options?.timeoutMs ? setTimeout(() => reject(new ConnectError("deadline", Code.DeadlineExceeded)), options.timeoutMs) : undefined;
+        options?.signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          reject(new ConnectError("cancelled", Code.Canceled));
+        });
       });
     }
     this.received.push(req);

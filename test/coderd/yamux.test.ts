@@ -323,6 +323,86 @@ describe("yamux framing matches hashicorp/yamux", () => {
   });
 });
 
+describe("a call stream (openCall) is the same stream on the wire", () => {
+  test("request, reply, FIN each way: the bytes a Duplex stream would send, the reply bytes heard, then the end", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const call = await session.openCall();
+    const heard: string[] = [];
+    const ended = new Promise<Error | undefined>((resolve) =>
+      call.listen({ data: (c) => heard.push(c.toString()), end: (err) => resolve(err) }),
+    );
+    call.write(Buffer.from("hi"));
+    assert.deepEqual(await readBytes(raw, 26), hex("00 01 0001 00000001 00000000" + "00 00 0000 00000001 00000002" + "6869"));
+    raw.write(hex("00 00 0002 00000001 00000002 6f6b" + "00 01 0004 00000001 00000000"));
+    assert.equal(await ended, undefined);
+    assert.deepEqual(heard, ["ok"]);
+    const fin = readBytes(raw, 12);
+    call.close();
+    assert.deepEqual(await fin, hex("00 01 0004 00000001 00000000"));
+    await until(() => session.streamCount === 0);
+  });
+
+  test("a reset from the peer ends the call with an error; a call whose FIN goes unanswered is reset", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0, streamCloseTimeoutMs: 100 });
+    const reset = await session.openCall();
+    const ended = new Promise<Error | undefined>((resolve) => reset.listen({ data: () => undefined, end: resolve }));
+    raw.write(hex("00 01 0008 00000001 00000000"));
+    assert.match((await ended)?.message ?? "", /reset/);
+    const sent = readBytes(raw, 36);
+    const silent = await session.openCall();
+    silent.close();
+    assert.deepEqual(
+      await sent,
+      hex("00 01 0001 00000001 00000000" + "00 01 0001 00000003 00000000" + "00 01 0004 00000003 00000000"),
+    );
+    const rst = readBytes(raw, 12);
+    assert.deepEqual(await rst, hex("00 01 0008 00000003 00000000"));
+    await until(() => session.streamCount === 0);
+  });
+
+  test("a request larger than the peer's window waits for its grant, in frames of at most MAX_DATA_FRAME", async () => {
+    const [a, raw] = await pair();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const call = await session.openCall();
+    call.listen({ data: () => undefined, end: () => undefined });
+    const size = INITIAL_WINDOW + 100;
+    const frames = 5;
+    const sent = readBytes(raw, 12 + INITIAL_WINDOW + 12 * frames);
+    call.write(Buffer.alloc(size, 7));
+    const before = await sent;
+    assert.equal(before.length, 12 + INITIAL_WINDOW + 12 * frames, "the SYN and the window's worth, in 5 frames, nothing past it");
+    const rest = readBytes(raw, 12 + 100);
+    raw.write(hex("00 01 0000 00000001 00000064"));
+    const tail = await rest;
+    assert.deepEqual(tail.subarray(0, 12), hex("00 00 0000 00000001 00000064"));
+    session.close();
+  });
+
+  test("a call whose session ended before anyone listened hears the end as soon as it listens", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const call = await session.openCall();
+    session.close();
+    let ended = false;
+    call.listen({ data: () => undefined, end: () => (ended = true) });
+    assert.equal(ended, true);
+  });
+
+  test("the session ending ends every open call", async () => {
+    const [a, raw] = await pair();
+    raw.resume();
+    const session = new YamuxSession(a, { client: true, keepAliveIntervalMs: 0 });
+    const call = await session.openCall();
+    const ended = new Promise<Error | undefined>((resolve) => call.listen({ data: () => undefined, end: resolve }));
+    raw.destroy();
+    await ended;
+    assert.equal(session.streamCount, 0);
+  });
+});
+
 describe("yamux sessions talking to each other", () => {
   test("flow control carries 3 MiB each way on one stream, well past the 256 KiB window", async () => {
     const [a, b] = await pair();

@@ -12,6 +12,7 @@ import {
   type Header,
 } from "./frame.js";
 import { Deadlines } from "./deadlines.js";
+import { YamuxCall, type SessionStream } from "./call.js";
 import { YamuxStream, type StreamLink } from "./stream.js";
 
 /** hashicorp/yamux DefaultConfig KeepAliveInterval. */
@@ -81,7 +82,7 @@ interface Events {
  * stream down when the transport goes away.
  */
 export class YamuxSession extends EventEmitter<Events> implements StreamLink {
-  private readonly streams = new Map<number, YamuxStream>();
+  private readonly streams = new Map<number, SessionStream>();
   private readonly reader = new FrameReader(INITIAL_WINDOW);
   private readonly pings = new Map<number, Ping>();
   /** Streams we opened that the peer has neither acknowledged nor reset. */
@@ -90,8 +91,8 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private readonly ackDeadlines: Deadlines | undefined;
   /** Streams that sent their FIN and wait for the peer's (Go's StreamCloseTimeout), else they are reset. */
   private readonly finDeadlines: Deadlines | undefined;
-  /** openStream calls waiting for an unacknowledged stream to settle. */
-  private openWaiters: { resolve: (stream: YamuxStream) => void; reject: (err: Error) => void }[] = [];
+  /** openStream and openCall calls waiting for an unacknowledged stream to settle; each opens its kind. */
+  private openWaiters: { open: () => void; reject: (err: Error) => void }[] = [];
   private readonly keepAlive: NodeJS.Timeout | undefined;
   private nextId: number;
   private nextPing = 0;
@@ -160,15 +161,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
 
   /** Opens a stream; data may be written at once, before the peer's ACK (spec.md "Opening a stream"). */
   open(): YamuxStream {
-    if (this.shutdown) throw new Error("yamux: session shutdown");
-    if (this.remoteGoAway) throw new Error("yamux: remote end is not accepting connections");
-    const stream = new YamuxStream(this, this.nextId, Flag.SYN);
-    this.nextId += 2;
-    this.streams.set(stream.id, stream);
-    this.unacked.add(stream.id);
-    this.ackDeadlines?.add(stream.id);
-    stream.announce();
-    return stream;
+    return this.register((id) => new YamuxStream(this, id, Flag.SYN));
   }
 
   /**
@@ -177,14 +170,48 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
    * peer's accept backlog. Rejects when the session ends first.
    */
   openStream(): Promise<YamuxStream> {
+    return this.whenOpenable(() => this.open());
+  }
+
+  /** Opens a stream for one call (YamuxCall: no Duplex), waiting as openStream does. */
+  openCall(): Promise<YamuxCall> {
+    return this.whenOpenable(() => this.register((id) => new YamuxCall(this, id)));
+  }
+
+  /** Opens a stream of ours made by `make` with the next id, and sends its SYN. */
+  private register<T extends SessionStream>(make: (id: number) => T): T {
+    if (this.shutdown) throw new Error("yamux: session shutdown");
+    if (this.remoteGoAway) throw new Error("yamux: remote end is not accepting connections");
+    const stream = make(this.nextId);
+    this.nextId += 2;
+    this.streams.set(stream.id, stream);
+    this.unacked.add(stream.id);
+    this.ackDeadlines?.add(stream.id);
+    stream.announce();
+    return stream;
+  }
+
+  /** Runs `open` at once while the peer's backlog has room, else once an earlier stream settles. */
+  private whenOpenable<T>(open: () => T): Promise<T> {
     if (this.unacked.size < MAX_UNACKED_OPENS && this.openWaiters.length === 0) {
       try {
-        return Promise.resolve(this.open());
+        return Promise.resolve(open());
       } catch (err) {
         return Promise.reject(err as Error);
       }
     }
-    return new Promise((resolve, reject) => this.openWaiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) =>
+      this.openWaiters.push({
+        open: () => {
+          try {
+            resolve(open());
+          } catch (err) {
+            reject(err as Error);
+          }
+        },
+        reject,
+      }),
+    );
   }
 
   /** Sends a ping and resolves with the round trip in milliseconds; no answer in time closes the session. */
@@ -359,7 +386,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   }
 
   /** The stream a Data or Window Update frame is for, accepting it first when it carries SYN. */
-  private streamFor(h: Header): YamuxStream | undefined {
+  private streamFor(h: Header): SessionStream | undefined {
     if (!(h.flags & Flag.SYN)) return this.streams.get(h.streamId);
     if (this.streams.has(h.streamId)) throw new YamuxProtocolError(`duplicate stream ${h.streamId}`);
     const onStream = this.opts.onStream;
@@ -378,14 +405,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private settleOpen(id: number): void {
     if (!this.unacked.delete(id)) return;
     this.ackDeadlines?.delete(id);
-    while (this.openWaiters.length > 0 && this.unacked.size < MAX_UNACKED_OPENS) {
-      const waiter = this.openWaiters.shift()!;
-      try {
-        waiter.resolve(this.open());
-      } catch (err) {
-        waiter.reject(err as Error);
-      }
-    }
+    while (this.openWaiters.length > 0 && this.unacked.size < MAX_UNACKED_OPENS) this.openWaiters.shift()!.open();
   }
 
   private releaseWriters(): void {
