@@ -88,7 +88,7 @@ class Response<M> {
 }
 
 /** What came back for one call, in arrival order: messages, the end (null), or an error. */
-class Replies {
+class Replies implements ReplySink {
   private readonly items: (Uint8Array | Error | null)[] = [];
   private wake: (() => void) | undefined;
   /** Set while dialing, so that a deadline or abort also ends the wait for the connection. */
@@ -100,6 +100,18 @@ class Replies {
     if (this.finished) return;
     this.items.push(item);
     this.wake?.();
+  }
+
+  message(data: Uint8Array): void {
+    this.put(data);
+  }
+
+  end(): void {
+    this.put(null);
+  }
+
+  error(err: ConnectError): void {
+    this.put(err);
   }
 
   fail(message: string, code: Code, cause?: Error): void {
@@ -305,12 +317,7 @@ async function* call(
   let conn: Duplex | undefined;
   try {
     conn = await dial(opts, replies);
-    send(conn, name, request, {
-      message: (data) => replies.put(data),
-      end: () => replies.put(null),
-      error: (err) => replies.put(err),
-      fail: (message, code, cause) => replies.fail(message, code, cause),
-    });
+    send(conn, name, request, replies);
     for (;;) {
       const item = await replies.next();
       if (item === null) return;

@@ -1,6 +1,6 @@
 import type { CallSink, CallStream } from "../../drpc/transport.js";
 import { Flag, FrameType, INITIAL_WINDOW } from "./frame.js";
-import { MAX_DATA_FRAME, type StreamLink } from "./stream.js";
+import { MAX_DATA_FRAME, RESET_BY_PEER, type StreamLink } from "./stream.js";
 
 /** What a session needs of each stream it holds: frames from the peer, and its own end. */
 export interface SessionStream {
@@ -18,8 +18,6 @@ export interface SessionStream {
   /** The peer never sent its FIN after ours. */
   closeTimedOut(): void;
 }
-
-const RESET_BY_PEER = "yamux: stream reset by peer";
 
 /**
  * A stream we open for one call (request out, reply in) without a Node

@@ -1,6 +1,9 @@
 import { Duplex } from "node:stream";
 import { Flag, FrameType, INITIAL_WINDOW, type Header } from "./frame.js";
 
+/** The error a stream the peer reset ends with (both stream kinds). */
+export const RESET_BY_PEER = "yamux: stream reset by peer";
+
 /** Largest Data frame payload written at once, so one frame fits one 64 KiB WebSocket message. */
 export const MAX_DATA_FRAME = 64 * 1024 - 12;
 
@@ -121,7 +124,7 @@ export class YamuxStream extends Duplex {
       this.wasReset = true;
       this.remoteClosed = true;
       this.link.forget(this.id);
-      this.destroy(new Error("yamux: stream reset by peer"));
+      this.destroy(new Error(RESET_BY_PEER));
       return;
     }
     if (flags & Flag.FIN && !this.remoteClosed) {
