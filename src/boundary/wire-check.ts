@@ -123,6 +123,15 @@ export class WireWalker {
     throw NOT_PLAIN;
   }
 
+  /** A varint of up to 64 bits as a number (exact below 2^53); negative int64s come out as their two's complement. */
+  varint(end: number): number {
+    const start = this.pos;
+    this.skip(VARINT, end);
+    let value = 0;
+    for (let i = this.pos - 1; i >= start; i--) value = value * 128 + (this.bytes[i]! & 0x7f);
+    return value;
+  }
+
   /** A tag: returns field number * 8 + wire type; field 0 and wire types 3, 4, 6 and 7 are not covered. */
   tag(end: number): number {
     const tag = this.uint32(end);

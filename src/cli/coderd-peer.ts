@@ -39,7 +39,7 @@ export function coderdPeerCommand(): Command {
       const addr = parseHostPort(opts.httpAddr, "--http-addr");
       const log = createLogger("info").child({ component: "coderd-peer" });
       const stats = opts.boundaryStats ? new BoundaryLogStats() : undefined;
-      const bench: CoderdPeerOptions = stats ? { service: stats.service(), recordCalls: false } : { log };
+      const bench: CoderdPeerOptions = stats ? { service: stats.service(), decoders: stats.decoders(), recordCalls: false } : { log };
       const peer = await startCoderdPeer({
         host: addr.host,
         port: addr.port,

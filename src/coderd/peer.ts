@@ -9,7 +9,7 @@ import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { WebSocketServer, type WebSocket } from "ws";
 import { Agent as AgentService } from "../../gen/coder/agent/v2/agent_pb.js";
-import { DrpcServer, REQUEST_BYTES_KEY } from "../drpc/server.js";
+import { DrpcServer, REQUEST_BYTES_KEY, type RequestDecoders } from "../drpc/server.js";
 import { goJson } from "../http/json.js";
 import type { Logger } from "../log.js";
 import { embeddedAgentService } from "./embedded.js";
@@ -74,6 +74,8 @@ export interface CoderdPeerOptions {
   keepAliveIntervalMs?: number;
   /** Serve this Agent implementation instead of the embedded one (e.g. an in-memory one for benchmarks). */
   service?: Partial<ServiceImpl<typeof AgentService>>;
+  /** How `service` takes some requests instead of decoding them whole (e.g. as wire bytes, for benchmarks). */
+  decoders?: RequestDecoders<typeof AgentService>;
   /** Keep and log every call in `calls` (default true); off for benchmarks, where they would pile up. */
   recordCalls?: boolean;
   /**
@@ -337,7 +339,7 @@ export class CoderdPeer extends EventEmitter<Events> {
     }
     const socket = req.socket as Socket;
     const drpc = new DrpcServer(this.opts.log ? { log: this.opts.log } : {});
-    drpc.register(AgentService, this.service(info.role));
+    drpc.register(AgentService, this.service(info.role), this.opts.decoders);
     const session = new YamuxSession(websocketStream(ws), {
       client: false,
       keepAliveIntervalMs: this.opts.keepAliveIntervalMs ?? KEEPALIVE_INTERVAL_MS,

@@ -13,10 +13,19 @@ export const UNIMPLEMENTED_CODE = 12;
 
 type Handler = (request: unknown, context: HandlerContext) => unknown;
 
+/**
+ * Per method (by local name): how its request bytes become the request its
+ * handler gets, in place of protobuf-es's fromBinary. A decoder throws on
+ * bytes that are not a valid request, as fromBinary does.
+ */
+export type RequestDecoders<S extends DescService> = Partial<Record<keyof ServiceImpl<S>, (bytes: Uint8Array) => unknown>>;
+
 interface Route {
   service: DescService;
   method: DescMethod;
   handler: Handler | undefined;
+  /** Makes the handler's request of the request bytes. */
+  decode: (bytes: Uint8Array) => unknown;
   /** Writes the handler's replies: directly where the message shape allows, else through protobuf-es. */
   encode: MessageEncoder<DescMethod["output"]>;
   unary: boolean;
@@ -80,13 +89,14 @@ export class DrpcServer {
   }
 
   /** Mounts `impl`; methods it leaves out answer with code 12 "Unimplemented". */
-  register<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
+  register<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>, decoders: RequestDecoders<S> = {}): void {
     const handlers = impl as Record<string, Handler | undefined>;
     for (const method of service.methods) {
       if (method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming") continue;
       const handler = handlers[method.localName]?.bind(impl);
+      const decode = (decoders as Record<string, ((bytes: Uint8Array) => unknown) | undefined>)[method.localName] ?? ((bytes: Uint8Array) => fromBinary(method.input, bytes));
       const encode = messageEncoder(method.output);
-      this.routes.set(rpcName(method), { service, method, handler, encode, unary: method.methodKind === "unary" });
+      this.routes.set(rpcName(method), { service, method, handler, decode, encode, unary: method.methodKind === "unary" });
     }
   }
 
@@ -171,7 +181,7 @@ export class DrpcServer {
     }
     let result: unknown;
     try {
-      const request = fromBinary(route.method.input, data);
+      const request = route.decode(data);
       result = route.handler(request, new DrpcHandlerContext(route.service, route.method, name, stream, data));
     } catch (err) {
       this.sendError(conn, stream, 1, err);
