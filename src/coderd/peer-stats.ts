@@ -26,6 +26,8 @@ export interface BoundaryLogSecond {
   at: number;
   /** Logs received in it. */
   logs: number;
+  /** ReportBoundaryLogs calls that carried them. */
+  calls: number;
   /** Latency histogram: milliseconds from each log's `time` to its arrival → logs. */
   latencyMs: Record<number, number>;
 }
@@ -41,6 +43,7 @@ export interface BoundaryLogSecond {
  */
 export class BoundaryLogStats {
   private logs = 0;
+  private calls = 0;
   private latency = new Map<number, number>();
 
   /** The service to serve (only ReportBoundaryLogs; the rest answer Unimplemented). */
@@ -48,6 +51,7 @@ export class BoundaryLogStats {
     return {
       reportBoundaryLogs: (request) => {
         const now = Date.now();
+        this.calls++;
         const bytes = knownEncoding(request);
         if (!bytes || !walked(() => this.countWire(bytes, now))) this.countDecoded(request, now);
         return create(ReportBoundaryLogsResponseSchema);
@@ -67,8 +71,9 @@ export class BoundaryLogStats {
 
   /** What arrived since the last call, and starts counting afresh. */
   take(): BoundaryLogSecond {
-    const second = { at: Date.now(), logs: this.logs, latencyMs: Object.fromEntries(this.latency) };
+    const second = { at: Date.now(), logs: this.logs, calls: this.calls, latencyMs: Object.fromEntries(this.latency) };
     this.logs = 0;
+    this.calls = 0;
     this.latency = new Map();
     return second;
   }

@@ -62,6 +62,7 @@ describe("the benchmark peer's boundary log stats over dRPC", () => {
     const second = stats.take();
     const elapsed = Date.now() - sent;
     assert.equal(second.logs, 4);
+    assert.equal(second.calls, 2);
     const late = Object.entries(second.latencyMs).flatMap(([ms, n]) => Array<number>(n).fill(Number(ms)));
     assert.equal(late.length, 3, "the untimed log has no latency");
     late.sort((a, b) => a - b);
