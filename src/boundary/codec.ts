@@ -6,7 +6,6 @@ import {
   type BoundaryStatus,
 } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
 import { decodeLogBatch, logBatchOf, type LogBatch } from "./log-batch.js";
-import { walked, WireWalker } from "./wire-check.js";
 
 /** Bytes in a frame header: one big-endian uint32 (codec.go). */
 export const HEADER_SIZE = 4;
@@ -90,28 +89,32 @@ function receivedBatch(bytes: Uint8Array): LogBatch {
   return decodeLogBatch(Buffer.from(bytes));
 }
 
+/** Longest varint of a length (uint32; protobuf encoding). */
+const MAX_LENGTH_VARINT_BYTES = 5;
+
 /**
- * The request bytes of a TagV2 payload that is exactly one `logs` field (what
- * boundary writes); undefined for any other shape, which the general decoder
- * handles (repeated or mixed oneof fields merge by protobuf rules).
+ * Where the request bytes start in a TagV2 payload that is exactly one
+ * `logs` field (what boundary writes); -1 for any other shape, which the
+ * general decoder handles (repeated or mixed oneof fields merge by protobuf
+ * rules). Reads the one-byte tag and the length varint in place.
  */
-function soleLogsField(payload: Uint8Array): Uint8Array | undefined {
-  const walker = new WireWalker(payload);
+function soleLogsStart(payload: Uint8Array): number {
   const end = payload.length;
-  let logs: Uint8Array | undefined;
-  walked(() => {
-    if (walker.tag(end) !== ENVELOPE_LOGS_TAG) return;
-    const fieldEnd = walker.length(end);
-    if (fieldEnd === end) logs = payload.subarray(walker.pos, end);
-  });
-  return logs;
+  if (end < 2 || payload[0] !== ENVELOPE_LOGS_TAG) return -1;
+  let length = 0;
+  for (let i = 0; i < MAX_LENGTH_VARINT_BYTES && 1 + i < end; i++) {
+    const b = payload[1 + i]!;
+    length += (b & 0x7f) * 2 ** (7 * i);
+    if (b < 0x80) return length === end - (2 + i) ? 2 + i : -1;
+  }
+  return -1;
 }
 
 /** Decodes a frame's payload by its tag; throws on bytes that are not the expected protobuf. */
 export function decodeFrameMessage(frame: Frame): BoundaryFrameMessage {
   if (frame.tag === TAG_V1) return { kind: "logs", batch: receivedBatch(frame.payload) };
-  const logs = soleLogsField(frame.payload);
-  if (logs) return { kind: "logs", batch: receivedBatch(logs) };
+  const start = soleLogsStart(frame.payload);
+  if (start >= 0) return { kind: "logs", batch: receivedBatch(frame.payload.subarray(start)) };
   const envelope = fromBinary(BoundaryMessageSchema, frame.payload);
   switch (envelope.msg.case) {
     case "logs":
@@ -133,7 +136,9 @@ export class FrameDecoder {
   private readonly chunks: Buffer[] = [];
   private head = 0;
   private buffered = 0;
-  private pending: { tag: number; length: number } | undefined;
+  /** The tag and length of the frame whose header has been read (-1: none). */
+  private pendingTag = -1;
+  private pendingLength = 0;
 
   /** Bytes received but not yet returned as frames. */
   get bufferedBytes(): number {
@@ -152,19 +157,36 @@ export class FrameDecoder {
    * Throws FrameError on a bad header; the stream is unusable after that.
    */
   next(): Frame | undefined {
-    if (!this.pending) {
+    if (this.pendingTag < 0) {
       if (this.buffered < HEADER_SIZE) return undefined;
-      const header = this.take(HEADER_SIZE).readUInt32BE(0);
+      const header = this.takeHeader();
       const tag = header >>> 24;
       const length = header & LENGTH_MASK;
       if (!isSupportedTag(tag)) throw new FrameError(ERR_UNSUPPORTED_TAG);
       if (length > MAX_MESSAGE_SIZE) throw new FrameError(ERR_MESSAGE_TOO_LARGE);
-      this.pending = { tag, length };
+      this.pendingTag = tag;
+      this.pendingLength = length;
     }
-    if (this.buffered < this.pending.length) return undefined;
-    const frame = { tag: this.pending.tag, payload: this.take(this.pending.length) };
-    this.pending = undefined;
+    if (this.buffered < this.pendingLength) return undefined;
+    const frame = { tag: this.pendingTag, payload: this.take(this.pendingLength) };
+    this.pendingTag = -1;
     return frame;
+  }
+
+  /** Removes and returns the big-endian header (HEADER_SIZE <= buffered), read in place. */
+  private takeHeader(): number {
+    const first = this.chunks[0]!;
+    if (first.length - this.head >= HEADER_SIZE) {
+      const header = first.readUInt32BE(this.head);
+      this.consume(HEADER_SIZE);
+      return header;
+    }
+    let header = 0;
+    for (let i = 0; i < HEADER_SIZE; i++) {
+      header = header * 256 + this.chunks[0]![this.head]!;
+      this.consume(1);
+    }
+    return header;
   }
 
   /** Removes and returns exactly `n` buffered bytes (n <= buffered). */

@@ -30,53 +30,101 @@ export interface LogBatch {
 }
 
 /**
- * The batch `bytes` encode when they are a plain, well-formed request (see
- * wire-check.ts), found by one pass over them that decodes only the session
- * fields; undefined for anything else.
+ * One pass over a request's bytes (see scanLogBatch). The walk is
+ * synchronous, so one scanner, with its walker and its bound walk, serves
+ * every frame without allocating; it also keeps the last session texts it
+ * decoded, since one connection's frames carry the same ones.
  */
-export function scanLogBatch(bytes: Uint8Array): LogBatch | undefined {
-  const walker = new WireWalker(bytes);
-  const end = bytes.length;
-  let logCount = 0;
-  let logsEnd = 0;
-  let leading = true;
-  // Where the last session_id and confined_process_name fields start and end.
-  let sessionStart = -1;
-  let sessionEnd = -1;
-  let confinedStart = -1;
-  let confinedEnd = -1;
-  const ok = walked(() => {
+class LogBatchScanner {
+  private readonly walker = new WireWalker(new Uint8Array(0));
+  private readonly walk = () => this.fields();
+  logCount = 0;
+  logsEnd = 0;
+  // Where the last session_id and confined_process_name fields start and end (-1: absent).
+  sessionStart = -1;
+  sessionEnd = -1;
+  confinedStart = -1;
+  confinedEnd = -1;
+  private readonly sessionText = new TextCache();
+  private readonly confinedText = new TextCache();
+
+  scan(bytes: Uint8Array): LogBatch | undefined {
+    this.walker.reset(bytes);
+    this.logCount = 0;
+    this.logsEnd = 0;
+    this.sessionStart = this.sessionEnd = this.confinedStart = this.confinedEnd = -1;
+    if (!walked(this.walk)) return undefined;
+    return {
+      bytes,
+      // A proto3 string field that occurs more than once takes its last value.
+      sessionId: this.sessionText.of(bytes, this.sessionStart, this.sessionEnd),
+      confinedProcessName: this.confinedText.of(bytes, this.confinedStart, this.confinedEnd),
+      logCount: this.logCount,
+      logsEnd: this.logsEnd,
+    };
+  }
+
+  private fields(): void {
+    const walker = this.walker;
+    const end = walker.bytes.length;
+    let leading = true;
     while (walker.pos < end) {
       const tag = walker.tag(end);
       const start = walker.pos;
       walker.field(REQUEST_RULES, tag, end, 0);
       if (tag === LOGS_TAG) {
-        logCount++;
-        if (leading) logsEnd = walker.pos;
+        this.logCount++;
+        if (leading) this.logsEnd = walker.pos;
         continue;
       }
       leading = false;
-      if (tag === SESSION_ID_TAG) [sessionStart, sessionEnd] = [start, walker.pos];
-      else if (tag === CONFINED_PROCESS_NAME_TAG) [confinedStart, confinedEnd] = [start, walker.pos];
+      if (tag === SESSION_ID_TAG) {
+        this.sessionStart = start;
+        this.sessionEnd = walker.pos;
+      } else if (tag === CONFINED_PROCESS_NAME_TAG) {
+        this.confinedStart = start;
+        this.confinedEnd = walker.pos;
+      }
     }
-  });
-  if (!ok) return undefined;
-  return {
-    bytes,
-    // A proto3 string field that occurs more than once takes its last value.
-    sessionId: stringField(bytes, sessionStart, sessionEnd),
-    confinedProcessName: stringField(bytes, confinedStart, confinedEnd),
-    logCount,
-    logsEnd,
-  };
+  }
 }
 
-/** The text of a LEN field whose length varint starts at `start` (-1: absent, ""). */
-function stringField(bytes: Uint8Array, start: number, end: number): string {
-  if (start < 0) return "";
-  let pos = start;
-  while (bytes[pos]! >= 0x80) pos++;
-  return Buffer.from(bytes.buffer, bytes.byteOffset + pos + 1, end - pos - 1).toString("utf8");
+/** The text of a LEN string field, remembering the last one decoded so the same bytes again cost no decode. */
+class TextCache {
+  private bytes: Uint8Array = new Uint8Array(0);
+  private text = "";
+
+  /** The text of the field whose length varint starts at `start` and which ends at `end` (-1: absent, ""). */
+  of(bytes: Uint8Array, start: number, end: number): string {
+    if (start < 0) return "";
+    let pos = start;
+    while (bytes[pos]! >= 0x80) pos++;
+    pos++;
+    if (!this.holds(bytes, pos, end)) {
+      // A copy (Buffer's own slice would be a view), so no batch's bytes are kept alive.
+      this.bytes = Uint8Array.prototype.slice.call(bytes, pos, end);
+      this.text = Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length).toString("utf8");
+    }
+    return this.text;
+  }
+
+  private holds(bytes: Uint8Array, start: number, end: number): boolean {
+    const kept = this.bytes;
+    if (kept.length !== end - start) return false;
+    for (let i = 0; i < kept.length; i++) if (kept[i] !== bytes[start + i]) return false;
+    return true;
+  }
+}
+
+const scanner = new LogBatchScanner();
+
+/**
+ * The batch `bytes` encode when they are a plain, well-formed request (see
+ * wire-check.ts), found by one pass over them that decodes only the session
+ * fields; undefined for anything else.
+ */
+export function scanLogBatch(bytes: Uint8Array): LogBatch | undefined {
+  return scanner.scan(bytes);
 }
 
 /** The batch of a decoded request, encoded afresh (the rare paths: an envelope decoded whole, a piece of a split batch). */

@@ -106,7 +106,14 @@ function utf8(bytes: Uint8Array, start: number, end: number): boolean {
 export class WireWalker {
   pos = 0;
 
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(public bytes: Uint8Array) {}
+
+  /** Starts over on `bytes`, so one walker can serve many walks. */
+  reset(bytes: Uint8Array): this {
+    this.bytes = bytes;
+    this.pos = 0;
+    return this;
+  }
 
   /** A uint32 varint of at most 5 bytes ending before `end`. */
   uint32(end: number): number {

@@ -92,6 +92,19 @@ describe("a received request's bytes, checked without decoding its logs", () => 
     );
   });
 
+  test("consecutive requests each get their own session texts, however alike their bytes", () => {
+    const texts = ["a1", "a1", "b2", "", "b2", "b2", "żó", "ab", "ab"];
+    const names = ["p", "p", "p", "q", "", "q", "q", "p", ""];
+    for (const [i, sessionId] of texts.entries()) {
+      const bytes = toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, { sessionId, confinedProcessName: names[i]!, logs: [{}] }));
+      const batch = scanLogBatch(bytes);
+      assert.equal(batch?.sessionId, sessionId, `request ${i}`);
+      assert.equal(batch?.confinedProcessName, names[i], `request ${i}`);
+      bytes.fill(0);
+      assert.equal(batch?.sessionId, sessionId, "the texts do not depend on the bytes staying as they were");
+    }
+  });
+
   /** True when the bytes hold a 10-byte varint whose last byte sets more than bit 63 (anywhere; an over-approximation). */
   function overflowsVarint(bytes: Uint8Array): boolean {
     for (let i = 9; i < bytes.length; i++) {
