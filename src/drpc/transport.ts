@@ -336,8 +336,9 @@ function unaryCall(
 
 /**
  * One server-streaming dRPC call on a fresh connection: yields each reply
- * message until the server's CloseSend. A consumer that stops early lets
- * the connection go.
+ * message until the server's CloseSend. Its end, its error or its return()
+ * lets the connection go. (Connect's client never passes a caller's return()
+ * on: a caller that stops reading early aborts its signal instead.)
  */
 async function* streamCall(
   dial: () => Promise<CallStream>,
