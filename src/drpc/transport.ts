@@ -23,8 +23,9 @@ export interface CallSink {
 }
 
 /**
- * A byte stream for one unary call, lighter than a Duplex (a yamux stream
- * of its own): the request written once, the reply heard through a sink.
+ * A byte stream for one call: the request written once, the reply heard
+ * through a sink. A yamux stream of its own for a unary call (YamuxCall) is
+ * one without the machinery of a Duplex; every dialed Duplex is used as one.
  */
 export interface CallStream {
   /** Sets who hears the reply; set before the request is written. */
@@ -64,8 +65,7 @@ function toConnectCode(code: number): Code {
  * (dRPC carries none) made only when a caller reads them: `Headers` loads
  * Node's fetch implementation (about 12 MiB) on first use, which a daemon
  * that only makes calls never needs. A class, so that a response costs one
- * plain object (the hot path of relaying boundary logs makes about a
- * thousand a second).
+ * plain object (relaying boundary logs is a hot path of unary calls).
  */
 class Response<M> {
   private headers: Headers | undefined;
@@ -87,58 +87,10 @@ class Response<M> {
   }
 }
 
-/** What came back for one call, in arrival order: messages, the end (null), or an error. */
-class Replies implements ReplySink {
-  private readonly items: (Uint8Array | Error | null)[] = [];
-  private wake: (() => void) | undefined;
-  /** Set while dialing, so that a deadline or abort also ends the wait for the connection. */
-  onFail: ((err: ConnectError) => void) | undefined;
-  /** Set once the call is over: the close of its connection is then no failure (and builds no error). */
-  finished = false;
-
-  put(item: Uint8Array | Error | null): void {
-    if (this.finished) return;
-    this.items.push(item);
-    this.wake?.();
-  }
-
-  message(data: Uint8Array): void {
-    this.put(data);
-  }
-
-  end(): void {
-    this.put(null);
-  }
-
-  error(err: ConnectError): void {
-    this.put(err);
-  }
-
-  fail(message: string, code: Code, cause?: Error): void {
-    if (this.finished) return;
-    const err = new ConnectError(message, code, undefined, undefined, cause);
-    this.onFail?.(err);
-    this.put(err);
-  }
-
-  async next(): Promise<Uint8Array | Error | null> {
-    while (this.items.length === 0) await new Promise<void>((r) => (this.wake = r));
-    return this.items.shift() as Uint8Array | Error | null;
-  }
-}
-
-/** What one call hears from its connection: reply messages, the end, an error, or the connection going away. */
-interface ReplySink {
-  message(data: Uint8Array): void;
-  end(): void;
-  error(err: ConnectError): void;
-  fail(message: string, code: Code, cause?: Error): void;
-}
-
 /** RPC names as bytes, made once per method rather than once per call. */
 const rpcNameBytes = new Map<string, Buffer>();
 
-/** The Invoke, Message and CloseSend packets of a call on stream 1, as one buffer: one write, one transport frame. */
+/** The Invoke, Message and CloseSend packets of a call on stream 1, as one buffer: one write. */
 function invokePackets(name: string, request: Uint8Array): Buffer {
   let nameBytes = rpcNameBytes.get(name);
   if (!nameBytes) rpcNameBytes.set(name, (nameBytes = Buffer.from(name)));
@@ -151,65 +103,44 @@ function invokePackets(name: string, request: Uint8Array): Buffer {
 
 const EMPTY = new Uint8Array(0);
 
-/** Reads the packets of stream 1 from the reply bytes it is given and tells `sink` what they say. */
-function replyReader(sink: ReplySink): (chunk: Buffer) => void {
-  const reader = new PacketReader();
-  return (chunk) => {
-    try {
-      for (const p of reader.push(chunk)) {
-        if (p.streamId !== 1) continue;
-        if (p.kind === Kind.Message) sink.message(p.data);
-        else if (p.kind === Kind.CloseSend || p.kind === Kind.Close) sink.end();
-        else if (p.kind === Kind.Error) {
-          const e = decodeError(p.data);
-          sink.error(new ConnectError(e.message, toConnectCode(e.code)));
-        }
-      }
-    } catch (err) {
-      sink.fail((err as ProtocolError).message, Code.Internal);
-    }
-  };
-}
+/**
+ * A Duplex (a unix socket, a yamux stream) as a CallStream: its bytes go to
+ * the sink, and its first error, end or close is the sink's end.
+ */
+class DuplexCall implements CallStream {
+  private sink: CallSink | undefined;
 
-/** The connection went away before the reply was complete: `err` says how when it broke. */
-function lost(sink: ReplySink, err?: Error): void {
-  sink.fail(err?.message ?? "connection closed before the reply", Code.Unavailable, CONNECTION_LOST);
-}
+  constructor(private readonly conn: Duplex) {}
 
-/** Sends Invoke, Message and CloseSend on stream 1 of `conn` and tells `sink` what comes back. */
-function send(conn: Duplex, name: string, request: Uint8Array, sink: ReplySink): void {
-  conn.on("data", replyReader(sink));
-  conn.on("error", (err) => lost(sink, err));
-  // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
-  conn.on("end", () => lost(sink));
-  conn.on("close", () => lost(sink));
-  conn.write(invokePackets(name, request));
-}
-
-/** As `send`, on a CallStream. */
-function sendOnCall(call: CallStream, name: string, request: Uint8Array, sink: ReplySink): void {
-  call.listen({ data: replyReader(sink), end: (err) => lost(sink, err) });
-  call.write(invokePackets(name, request));
-}
-
-/** A dialed connection of either kind, as a unary call uses it. */
-interface Dialed {
-  close(): void;
-  send(name: string, request: Uint8Array, sink: ReplySink): void;
-}
-
-/** Dials the lightest connection the options offer for one unary call. */
-function dialUnary(opts: DrpcTransportOptions): Promise<Dialed> {
-  if (opts.dialCall) {
-    return opts.dialCall().then((call) => ({
-      close: () => call.close(),
-      send: (name, request, sink) => sendOnCall(call, name, request, sink),
-    }));
+  listen(sink: CallSink): void {
+    this.sink = sink;
+    const conn = this.conn;
+    conn.on("data", (chunk: Buffer) => this.sink?.data(chunk));
+    conn.on("error", (err) => this.ended(err));
+    // A half-closed stream (a yamux FIN) may never emit 'close' while our side is open: its end is the end too.
+    conn.on("end", () => this.ended(undefined));
+    conn.on("close", () => this.ended(undefined));
   }
-  return opts.dial().then((conn) => ({
-    close: () => conn.destroy(),
-    send: (name, request, sink) => send(conn, name, request, sink),
-  }));
+
+  write(data: Buffer): void {
+    this.conn.write(data);
+  }
+
+  close(): void {
+    this.sink = undefined;
+    this.conn.destroy();
+  }
+
+  private ended(err: Error | undefined): void {
+    const sink = this.sink;
+    this.sink = undefined;
+    sink?.end(err);
+  }
+}
+
+/** A dialed Duplex as a CallStream. */
+function duplexCall(conn: Duplex): CallStream {
+  return new DuplexCall(conn);
 }
 
 /** A failed dial as the call's error: a dialer that already says why (e.g. "agent not connected to coderd") is passed through. */
@@ -218,117 +149,216 @@ function dialError(err: unknown): ConnectError {
   return new ConnectError(`dial: ${(err as Error).message}`, Code.Unavailable, undefined, undefined, err);
 }
 
+/** The deadline of `call` has passed. */
+function timedOut(call: Call): void {
+  call.fail("the operation timed out", Code.DeadlineExceeded);
+}
+
+/**
+ * One dRPC call on a connection of its own, from its dial to its outcome,
+ * for both call kinds: sends Invoke, Message and CloseSend on stream 1,
+ * reads the reply packets of stream 1, and ends at the first outcome (the
+ * server's CloseSend or Close, an Error packet, the connection going away,
+ * a failed dial, the deadline, the abort signal), which alone reaches the
+ * caller. The deadline and abort signal cover the dial too: a connection
+ * that arrives after the call is over is closed unused.
+ *
+ * One object per call and no closures of its own beyond the two of its
+ * dial's `then`: it is itself its connection's sink and its signal's abort
+ * listener, and its timer gets it as an argument (relaying boundary logs
+ * makes a unary call per batch).
+ */
+abstract class Call implements CallSink {
+  /** Set once the outcome is known: what the connection says later is ignored, a connection dialed later is closed. */
+  private over = false;
+  private conn: CallStream | undefined;
+  private readonly reader = new PacketReader();
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ) {
+    if (timeoutMs !== undefined && timeoutMs > 0) this.timer = setTimeout(timedOut, timeoutMs, this);
+    signal?.addEventListener("abort", this);
+  }
+
+  /** A reply message. */
+  protected abstract message(data: Uint8Array): void;
+
+  /** The call's one outcome: `err`, or undefined for the server's end of the reply. */
+  protected abstract settle(err: Error | undefined): void;
+
+  /** Dials with `dial`, then sends the call `name` with `request` on the connection. */
+  start(dial: () => Promise<CallStream>, name: string, request: Uint8Array): void {
+    let dialing: Promise<CallStream>;
+    try {
+      dialing = dial();
+    } catch (err) {
+      return this.finish(dialError(err));
+    }
+    dialing.then(
+      (conn) => this.connected(conn, name, request),
+      (err: unknown) => this.finish(dialError(err)),
+    );
+  }
+
+  /** Reply bytes from the connection: the packets of stream 1 tell what they mean. */
+  data(chunk: Buffer): void {
+    try {
+      for (const p of this.reader.push(chunk)) {
+        if (this.over) return;
+        if (p.streamId !== 1) continue;
+        if (p.kind === Kind.Message) this.message(p.data);
+        else if (p.kind === Kind.CloseSend || p.kind === Kind.Close) this.finish(undefined);
+        else if (p.kind === Kind.Error) {
+          const e = decodeError(p.data);
+          this.finish(new ConnectError(e.message, toConnectCode(e.code)));
+        }
+      }
+    } catch (err) {
+      this.fail((err as ProtocolError).message, Code.Internal);
+    }
+  }
+
+  /** The connection went away before the reply was complete: `err` says how when it broke. */
+  end(err: Error | undefined): void {
+    this.fail(err?.message ?? "connection closed before the reply", Code.Unavailable, CONNECTION_LOST);
+  }
+
+  /** The abort signal fired. */
+  handleEvent(): void {
+    this.fail("the operation was aborted", Code.Canceled);
+  }
+
+  /** Ends the call with an error made here; once the call is over, nothing is made. */
+  fail(message: string, code: Code, cause?: Error): void {
+    if (!this.over) this.finish(new ConnectError(message, code, undefined, undefined, cause));
+  }
+
+  /**
+   * Lets go of the timer, the abort listener and the connection, and marks
+   * the call over (a connection still being dialed is closed when it comes).
+   * For the caller that is done with a call whose outcome it no longer wants.
+   */
+  release(): void {
+    this.over = true;
+    clearTimeout(this.timer);
+    this.signal?.removeEventListener("abort", this);
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.close();
+  }
+
+  /** The first outcome ends the call; later ones are ignored. */
+  private finish(err: Error | undefined): void {
+    if (this.over) return;
+    this.release();
+    this.settle(err);
+  }
+
+  private connected(conn: CallStream, name: string, request: Uint8Array): void {
+    if (this.over) return conn.close();
+    this.conn = conn;
+    conn.listen(this);
+    // Listening may already end the call (the connection went before it was used).
+    if (!this.over) conn.write(invokePackets(name, request));
+  }
+}
+
+/**
+ * A unary call: settles one promise with its first reply message (none
+ * when the server's handler returned nothing) or its error.
+ */
+class UnaryCall extends Call {
+  private reply: Uint8Array | undefined;
+
+  constructor(
+    private readonly resolve: (reply: Uint8Array | undefined) => void,
+    private readonly reject: (err: Error) => void,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+  ) {
+    super(signal, timeoutMs);
+  }
+
+  protected message(data: Uint8Array): void {
+    this.reply ??= data;
+  }
+
+  protected settle(err: Error | undefined): void {
+    if (err) this.reject(err);
+    else this.resolve(this.reply);
+  }
+}
+
+/** A server-streaming call: its reply messages and then its end (null) or error, queued in arrival order. */
+class StreamCall extends Call {
+  private readonly items: (Uint8Array | Error | null)[] = [];
+  private wake: (() => void) | undefined;
+
+  protected message(data: Uint8Array): void {
+    this.put(data);
+  }
+
+  protected settle(err: Error | undefined): void {
+    this.put(err ?? null);
+  }
+
+  /** The next item, waiting for it if none is queued. */
+  async next(): Promise<Uint8Array | Error | null> {
+    while (this.items.length === 0) await new Promise<void>((r) => (this.wake = r));
+    return this.items.shift() as Uint8Array | Error | null;
+  }
+
+  private put(item: Uint8Array | Error | null): void {
+    this.items.push(item);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
 /**
  * One unary dRPC call on a fresh connection, settled by its first reply
- * message and the server's CloseSend. A single promise and no queue: the
- * hot path of relaying boundary logs makes about a thousand of these a
- * second. The deadline and abort signal cover the dial too.
+ * message and the server's CloseSend: a single promise and no queue.
  */
 function unaryCall(
-  opts: DrpcTransportOptions,
+  dial: () => Promise<CallStream>,
   name: string,
   request: Uint8Array,
   signal: AbortSignal | undefined,
   timeoutMs: number | undefined,
 ): Promise<Uint8Array | undefined> {
   signal?.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    let done = false;
-    let conn: Dialed | undefined;
-    let reply: Uint8Array | undefined;
-    const finish = (err: Error | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      conn?.close();
-      if (err) reject(err);
-      else resolve(reply);
-    };
-    const sink: ReplySink = {
-      message: (data) => (reply ??= data),
-      end: () => finish(undefined),
-      error: (err) => finish(err),
-      fail: (message, code, cause) => {
-        if (!done) finish(new ConnectError(message, code, undefined, undefined, cause));
-      },
-    };
-    const onAbort = () => sink.fail("the operation was aborted", Code.Canceled);
-    const timer =
-      timeoutMs !== undefined && timeoutMs > 0
-        ? setTimeout(() => sink.fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
-        : undefined;
-    signal?.addEventListener("abort", onAbort);
-    let dialing: Promise<Dialed>;
-    try {
-      dialing = dialUnary(opts);
-    } catch (err) {
-      return finish(dialError(err));
-    }
-    dialing.then(
-      (dialed) => {
-        // A connection that arrives after the deadline or abort is closed unused.
-        if (done) return void dialed.close();
-        conn = dialed;
-        dialed.send(name, request, sink);
-      },
-      (err: unknown) => finish(dialError(err)),
-    );
-  });
-}
-
-/** Dials, giving up when `replies` fails first (deadline, abort); a connection that arrives too late is closed. */
-async function dial(opts: DrpcTransportOptions, replies: Replies): Promise<Duplex> {
-  const dialing = opts.dial();
-  try {
-    return await Promise.race([dialing, new Promise<never>((_, reject) => (replies.onFail = reject))]);
-  } catch (err) {
-    void dialing.then(
-      (late) => late.destroy(),
-      () => undefined,
-    );
-    throw dialError(err);
-  } finally {
-    replies.onFail = undefined;
-  }
+  return new Promise((resolve, reject) => new UnaryCall(resolve, reject, signal, timeoutMs).start(dial, name, request));
 }
 
 /**
- * One server-streaming dRPC call on a fresh connection: sends Invoke,
- * Message and CloseSend on stream 1, then yields each reply message until
- * the server's CloseSend.
- * The deadline and abort signal cover the dial too.
+ * One server-streaming dRPC call on a fresh connection: yields each reply
+ * message until the server's CloseSend. Its end, its error or its return()
+ * lets the connection go. (Connect's client never passes a caller's return()
+ * on: a caller that stops reading early aborts its signal instead.)
  */
-async function* call(
-  opts: DrpcTransportOptions,
+async function* streamCall(
+  dial: () => Promise<CallStream>,
   name: string,
   request: Uint8Array,
   signal: AbortSignal | undefined,
   timeoutMs: number | undefined,
 ): AsyncGenerator<Uint8Array> {
   signal?.throwIfAborted();
-  const replies = new Replies();
-  const timer =
-    timeoutMs !== undefined && timeoutMs > 0
-      ? setTimeout(() => replies.fail("the operation timed out", Code.DeadlineExceeded), timeoutMs)
-      : undefined;
-  const onAbort = () => replies.fail("the operation was aborted", Code.Canceled);
-  signal?.addEventListener("abort", onAbort);
-  let conn: Duplex | undefined;
+  const call = new StreamCall(signal, timeoutMs);
+  call.start(dial, name, request);
   try {
-    conn = await dial(opts, replies);
-    send(conn, name, request, replies);
     for (;;) {
-      const item = await replies.next();
+      const item = await call.next();
       if (item === null) return;
       if (item instanceof Error) throw item;
       yield item;
     }
   } finally {
-    replies.finished = true;
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-    conn?.destroy();
+    call.release();
   }
 }
 
@@ -338,6 +368,9 @@ async function* call(
  * each other.
  */
 export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
+  const dialStream = (): Promise<CallStream> => opts.dial().then(duplexCall);
+  const dialCall = opts.dialCall;
+  const dialUnary = dialCall ? () => dialCall.call(opts) : dialStream;
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -348,7 +381,7 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
     ): Promise<UnaryResponse<I, O>> {
       // A request decoded from bytes that are passed on (a relayed boundary batch) is not encoded again.
       const request = wireBytes(method.input, create(method.input, input));
-      const reply = await unaryCall(opts, rpcName(method), request, signal, timeoutMs);
+      const reply = await unaryCall(dialUnary, rpcName(method), request, signal, timeoutMs);
       // A server whose handler returned nothing sends only CloseSend: that is an empty message.
       const message = fromBinary(method.output, reply ?? EMPTY);
       return new Response(false, method.parent, method, message) as unknown as UnaryResponse<I, O>;
@@ -371,7 +404,7 @@ export function createDrpcTransport(opts: DrpcTransportOptions): Transport {
       }
       const request = toBinary(method.input, create(method.input, first));
       async function* messages(): AsyncGenerator<MessageShape<O>> {
-        for await (const data of call(opts, rpcName(method), request, signal, timeoutMs)) {
+        for await (const data of streamCall(dialStream, rpcName(method), request, signal, timeoutMs)) {
           yield fromBinary(method.output, data);
         }
       }

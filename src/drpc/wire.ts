@@ -145,8 +145,9 @@ interface RawFrame {
 /**
  * Turns a byte stream into packets. Feed it chunks as they arrive; it
  * returns every packet they complete. Throws ProtocolError on bad input,
- * after which the stream must be abandoned. Packet data are views of the
- * chunks fed in (a packet split over frames is joined), never copies.
+ * after which the stream must be abandoned. A packet that arrived whole in
+ * one frame within one chunk is a view of that chunk; one split over frames,
+ * or a frame split over chunks, is joined into a copy.
  */
 export class PacketReader {
   private buf: Buffer = EMPTY;

@@ -34,8 +34,9 @@ export const MAX_INBOUND_STREAMS = 1024;
 /**
  * Queued frame bytes past which they are written at once rather than at the
  * end of the turn: one stream's whole send window (INITIAL_WINDOW), so bulk
- * data leaves in large writes (full WebSocket messages) while the small
- * frames of a turn share one write (agentd's choice).
+ * data leaves in large writes (which the coderd link cuts into WebSocket
+ * messages filled to WS_MAX_MESSAGE) while the small frames of a turn share
+ * one write (agentd's choice).
  */
 const FLUSH_BYTES = INITIAL_WINDOW;
 /**
@@ -261,8 +262,9 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   sendFrame(header: Header, data?: Buffer): boolean {
     if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return true;
     // Frames queued in one turn of the event loop (the callbacks and promise
-    // continuations of one I/O phase) leave as one transport write: one
-    // WebSocket message and one syscall instead of one per frame.
+    // continuations of one I/O phase) leave as one transport write instead of
+    // one per frame: on the coderd link one WebSocket message when it is at
+    // most WS_MAX_MESSAGE bytes, else messages of that size and one for the rest.
     this.out.push(encodeHeader(header));
     this.outBytes += HEADER_BYTES;
     if (data && data.length > 0) {

@@ -4,7 +4,13 @@ import { Flag, FrameType, INITIAL_WINDOW, type Header } from "./frame.js";
 /** The error a stream the peer reset ends with (both stream kinds). */
 export const RESET_BY_PEER = "yamux: stream reset by peer";
 
-/** Largest Data frame payload written at once, so one frame fits one 64 KiB WebSocket message. */
+/**
+ * Largest Data frame payload written at once: a frame of 64 KiB with its
+ * header (agentd's bound; Go's yamux sends up to the peer's whole window in
+ * one frame). It is unrelated to WebSocket messages: the coderd link cuts
+ * every write into messages of at most WS_MAX_MESSAGE (32767) bytes, so a
+ * full frame spans three of them and a message may hold parts of several.
+ */
 export const MAX_DATA_FRAME = 64 * 1024 - 12;
 
 /** What a stream needs from its session. */
