@@ -52,6 +52,8 @@ export class GitWatch implements Part {
   private readonly engine: () => Promise<WatchEngine>;
   /** The engine once built; what closing has to stop. */
   private built: WatchEngine | undefined;
+  /** Set once connections are being closed: an upgrade still waiting for the engine is dropped. */
+  private closing = false;
 
   constructor(opts: GitWatchOptions) {
     const log = opts.log;
@@ -81,7 +83,9 @@ export class GitWatch implements Part {
   /** Mounts the WebSocket, the REST endpoint and the Connect service. */
   register(http: HttpServer): void {
     http.upgrade(GIT_WATCH_PATH, async (req, socket, head, url) => {
-      (await this.engine()).route.handleUpgrade(req, socket, head, url);
+      const engine = await this.engine();
+      if (this.closing) socket.destroy();
+      else engine.route.handleUpgrade(req, socket, head, url);
     });
     http.route("POST", GIT_PATHS_PATH, (req, res) => this.postPaths(req, res));
     http.route("GET", GIT_PATHS_PATH, (req, res) => this.getPaths(req, res));
@@ -116,10 +120,12 @@ export class GitWatch implements Part {
 
   /** Ends every git watch WebSocket (1001); called before the HTTP server closes. */
   async closeConnections(): Promise<void> {
+    this.closing = true;
     await this.built?.route.close();
   }
 
   async stop(): Promise<void> {
+    this.closing = true;
     await this.built?.close();
     await this.pathStore.flush();
   }
