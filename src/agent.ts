@@ -9,12 +9,12 @@ import type { Upstream } from "./coderd/upstream.js";
 import { formatHostPort, type Config } from "./config.js";
 import { defaultRuntimeDir } from "./default-paths.js";
 import { prepareDataDir, prepareRuntimeDir } from "./datadir.js";
-import { Files } from "./files/files.js";
 import { FilesMetrics } from "./files/metrics.js";
 import { registerFilesRoutes } from "./files/routes.js";
 import { GitWatch } from "./gitwatch/gitwatch.js";
 import { RequestGuard } from "./http/guard.js";
 import { HttpServer } from "./http/server.js";
+import { lazily } from "./lazy.js";
 import type { Logger } from "./log.js";
 import { registerDashboard } from "./dashboard/static-assets.js";
 import { packageVersion } from "./dashboard/version.js";
@@ -112,19 +112,24 @@ export class Agent {
     this.gitwatch.register(this.http);
     const filesLog = log.child({ component: "files" });
     const filesMetrics = new FilesMetrics(this.registry);
-    const files = new Files({
-      log: filesLog,
-      metrics: filesMetrics,
-      maxWriteBytes: config.maxWriteBytes,
-      onPathsChanged: (chatIds, paths) => this.gitwatch.pathStore.addPaths(chatIds, paths),
+    // The files API's code loads with its first request, REST or Connect; both share one Files.
+    const files = lazily(async () => {
+      const { Files } = await import("./files/files.js");
+      return new Files({
+        log: filesLog,
+        metrics: filesMetrics,
+        maxWriteBytes: config.maxWriteBytes,
+        onPathsChanged: (chatIds, paths) => this.gitwatch.pathStore.addPaths(chatIds, paths),
+      });
     });
     registerFilesRoutes(this.http, files, filesMetrics, filesLog);
     this.http.connectLazily(async () => {
-      const [{ FilesService }, { filesService }] = await Promise.all([
+      const [{ FilesService }, { filesService }, loaded] = await Promise.all([
         import("../gen/agentd/files/v1/files_pb.js"),
         import("./files/service.js"),
+        files(),
       ]);
-      return (router) => router.service(FilesService, filesService(files, filesMetrics));
+      return (router) => router.service(FilesService, filesService(loaded, filesMetrics));
     });
     this.parts.push(this.gitwatch);
     // Pushed after git watch so processes are killed (and their exits

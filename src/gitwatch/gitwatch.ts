@@ -1,23 +1,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
-import { GitWatchService } from "../../gen/agentd/gitwatch/v1/gitwatch_pb.js";
 import { chatScope } from "../http/chat.js";
 import { readBody, writeError, writeJson } from "../http/json.js";
 import type { HttpServer } from "../http/server.js";
+import { lazily } from "../lazy.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
-import { FsWatchHub } from "./fs-watch.js";
-import { GitRunner } from "./git.js";
+import type { WatchEngine } from "./engine.js";
 import { GitWatchMetrics } from "./metrics.js";
 import { PathStore } from "./path-store.js";
-import type { GitServerMessage } from "./messages.js";
-import { GIT_WATCH_PATH, GitWatchRoute, type KeepAlive } from "./route.js";
-import { ScanHub } from "./scan-hub.js";
-import { RepoScanner } from "./scanner.js";
-import { gitWatchService } from "./service.js";
-import type { WatchOpener } from "./watch-stream.js";
-import { GitWatcher, type WatcherDeps } from "./watcher.js";
+import type { KeepAlive } from "./route.js";
 
+/** The WebSocket endpoint coderd dials on the agent (workspacesdk AgentConn.WatchGit). */
+export const GIT_WATCH_PATH = "/api/v0/git/watch";
 /** REST endpoint that adds (POST) or lists (GET) the paths of the calling chat. */
 export const GIT_PATHS_PATH = "/api/v0/git/paths";
 /** git children running at once across all watchers (2 per core leaves room for the rest of the agent). */
@@ -45,16 +40,20 @@ export interface GitWatchOptions {
 /**
  * Git watch: the path store fed by chat tools, and the WebSocket that streams
  * each chat's repository diffs (Coder's agentgit), plus file-system events
- * and persistence of tracked paths.
+ * and persistence of tracked paths. The path store and the metrics live from
+ * the start; what watches repositories (the WatchEngine) loads with the
+ * first watcher, WebSocket or Connect: until a watcher subscribes, tracked
+ * paths need no scan.
  */
 export class GitWatch implements Part {
   readonly name = "gitwatch";
   readonly pathStore: PathStore;
   readonly metrics: GitWatchMetrics;
-  private readonly fsHub: FsWatchHub;
-  private readonly hub: ScanHub;
-  private readonly route: GitWatchRoute;
-  private readonly deps: WatcherDeps;
+  private readonly engine: () => Promise<WatchEngine>;
+  /** The engine once built; what closing has to stop. */
+  private built: WatchEngine | undefined;
+  /** Set once connections are being closed: an upgrade still waiting for the engine is dropped. */
+  private closing = false;
 
   constructor(opts: GitWatchOptions) {
     const log = opts.log;
@@ -64,31 +63,43 @@ export class GitWatch implements Part {
       log,
       onEvict: (reason) => this.metrics.pathEvictions.inc({ reason }),
     });
-    const git = new GitRunner(opts.maxGitProcesses ?? DEFAULT_MAX_GIT_PROCESSES, opts.gitBinary);
-    this.fsHub = new FsWatchHub({
-      maxRepos: opts.maxFsWatchedRepos,
-      git,
-      log,
-      metrics: this.metrics,
+    this.engine = lazily(async () => {
+      const { WatchEngine } = await import("./engine.js");
+      this.built = new WatchEngine({
+        pathStore: this.pathStore,
+        metrics: this.metrics,
+        log,
+        pollIntervalMs: opts.pollIntervalMs,
+        maxFsWatchedRepos: opts.maxFsWatchedRepos,
+        maxGitProcesses: opts.maxGitProcesses ?? DEFAULT_MAX_GIT_PROCESSES,
+        keepAlive: opts.keepAlive,
+        gitBinary: opts.gitBinary,
+        workdir: opts.workdir,
+      });
+      return this.built;
     });
-    this.hub = new ScanHub({
-      scanner: new RepoScanner(git, log),
-      git,
-      fsHub: this.fsHub,
-      metrics: this.metrics,
-      log,
-      pollIntervalMs: opts.pollIntervalMs,
-    });
-    this.deps = { pathStore: this.pathStore, hub: this.hub, log, workdir: opts.workdir };
-    this.route = new GitWatchRoute(this.deps, this.metrics, log, opts.keepAlive);
   }
 
   /** Mounts the WebSocket, the REST endpoint and the Connect service. */
   register(http: HttpServer): void {
-    http.upgrade(GIT_WATCH_PATH, this.route.handleUpgrade);
+    http.upgrade(GIT_WATCH_PATH, async (req, socket, head, url) => {
+      const engine = await this.engine();
+      if (this.closing) socket.destroy();
+      else engine.route.handleUpgrade(req, socket, head, url);
+    });
     http.route("POST", GIT_PATHS_PATH, (req, res) => this.postPaths(req, res));
     http.route("GET", GIT_PATHS_PATH, (req, res) => this.getPaths(req, res));
-    http.connect((router) => router.service(GitWatchService, gitWatchService(this.pathStore, (ids) => this.opener(ids))));
+    http.connectLazily(async () => {
+      const [{ GitWatchService }, { gitWatchService }] = await Promise.all([
+        import("../../gen/agentd/gitwatch/v1/gitwatch_pb.js"),
+        import("./service.js"),
+      ]);
+      return (router) =>
+        router.service(
+          GitWatchService,
+          gitWatchService(this.pathStore, async (ids) => (await this.engine()).opener(ids)),
+        );
+    });
   }
 
   /**
@@ -103,29 +114,19 @@ export class GitWatch implements Part {
     else this.pathStore.notify(ids);
   }
 
-  /** Opens one watcher per chat, as the WebSocket route does per connection. */
-  private opener(chatIds: string[]): WatchOpener {
-    return (send) => {
-      const watchers = chatIds.map(
-        (id) => new GitWatcher(id, this.deps, (body) => send(id, JSON.parse(body.toString("utf8")) as GitServerMessage)),
-      );
-      return () => watchers.forEach((w) => w.close());
-    };
-  }
-
   async start(): Promise<void> {
     this.pathStore.load();
   }
 
   /** Ends every git watch WebSocket (1001); called before the HTTP server closes. */
   async closeConnections(): Promise<void> {
-    await this.route.close();
+    this.closing = true;
+    await this.built?.route.close();
   }
 
   async stop(): Promise<void> {
-    await this.route.close();
-    this.hub.close();
-    await this.fsHub.close();
+    this.closing = true;
+    await this.built?.close();
     await this.pathStore.flush();
   }
 

@@ -8,8 +8,6 @@ import { UNKNOWN_MESSAGE_TYPE, type GitServerMessage } from "./messages.js";
 import type { GitWatchMetrics } from "./metrics.js";
 import { GitWatcher, type WatcherDeps } from "./watcher.js";
 
-/** The WebSocket endpoint coderd dials on the agent (workspacesdk AgentConn.WatchGit). */
-export const GIT_WATCH_PATH = "/api/v0/git/watch";
 /** Largest client message accepted; a larger one closes the socket 1009 (agentgit's conn.SetReadLimit(1 << 22)). */
 export const MAX_CLIENT_MESSAGE_BYTES = 4 * 1024 * 1024;
 /** Keep-alive ping interval. */
@@ -34,7 +32,7 @@ export interface KeepAlive {
 }
 
 /**
- * Serves `GET /api/v0/git/watch?chat_id=<uuid>`: one GitWatcher per
+ * Serves `GET /api/v0/git/watch?chat_id=<uuid>` (GIT_WATCH_PATH): one GitWatcher per
  * connection, Coder's JSON messages as text frames.
  */
 export class GitWatchRoute {

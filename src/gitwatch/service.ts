@@ -12,7 +12,7 @@ import { watchStream, type WatchOpener } from "./watch-stream.js";
  */
 export function gitWatchService(
   pathStore: PathStore,
-  openWatch: (chatIds: string[]) => WatchOpener,
+  openWatch: (chatIds: string[]) => Promise<WatchOpener>,
 ): ServiceImpl<typeof GitWatchService> {
   return {
     addPaths(req) {
@@ -28,7 +28,7 @@ export function gitWatchService(
     },
     async *watch(req, ctx): AsyncGenerator<WatchResponse> {
       const chatIds = req.chatId === "" ? pathStore.chatIds() : [requireChatId(req.chatId)];
-      for await (const { chatId, msg } of watchStream(openWatch(chatIds), ctx.signal)) {
+      for await (const { chatId, msg } of watchStream(await openWatch(chatIds), ctx.signal)) {
         yield create(WatchResponseSchema, {
           scannedAt: msg.scanned_at ?? "",
           error: msg.message ?? "",

@@ -4,6 +4,7 @@ import type { ConnectRouter } from "@connectrpc/connect";
 import { Counter, type Registry } from "prom-client";
 import type { HostPort } from "../config.js";
 import { errnoCode, errorText, UsageError } from "../errors.js";
+import { lazily } from "../lazy.js";
 import type { Logger } from "../log.js";
 import { buildInfo } from "../version.js";
 import { invalidProtobufAsInvalidArgument } from "./connect-errors.js";
@@ -15,7 +16,12 @@ export type Params = Record<string, string>;
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: Params, url: URL) => unknown;
 
-export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+/**
+ * Takes an upgrade request's socket. A handler that returns a promise may
+ * load its code first; when that promise rejects the handler has not taken
+ * the socket, and the server answers 500 on it.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void | Promise<void>;
 
 /**
  * What a route declares about itself to the HTTP guard that every request
@@ -64,7 +70,7 @@ export class HttpServer {
   private readonly upgrades = new Map<string, UpgradeHandler>();
   private readonly connectRoutes: (() => ConnectRegistration | Promise<ConnectRegistration>)[] = [];
   /** connect-node's handler for every registered service, built by the first request no REST route takes. */
-  private connectHandler: Promise<NodeHandler> | undefined;
+  private readonly connectHandler = lazily(() => this.loadConnect());
   private readonly readiness = new Map<string, ReadinessCheck>();
   private readonly drainHooks: (() => unknown)[] = [];
   private readonly upgraded = new Set<Duplex>();
@@ -237,8 +243,7 @@ export class HttpServer {
 
   /** Hands `req` to the Connect services; what none of them serves falls back to the REST 404/405. */
   private serveConnect(req: IncomingMessage, res: ServerResponse): void {
-    const loading = (this.connectHandler ??= this.loadConnect());
-    loading.then(
+    this.connectHandler().then(
       (handle) => {
         try {
           handle(req, res);
@@ -246,11 +251,7 @@ export class HttpServer {
           this.failRequest(res, err);
         }
       },
-      (err: unknown) => {
-        // A load that failed is tried again by the next request, not remembered.
-        if (this.connectHandler === loading) this.connectHandler = undefined;
-        this.failRequest(res, err);
-      },
+      (err: unknown) => this.failRequest(res, err),
     );
   }
 
@@ -306,11 +307,7 @@ export class HttpServer {
     const refusal = this.guard.check(req);
     if (refusal) {
       this.logRefusal(req, refusal);
-      const body = goJson({ message: refusal.message });
-      socket.end(
-        `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nConnection: close\r\n` +
-          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      );
+      endUpgrade(socket, refusal.status, { message: refusal.message });
       return;
     }
     const url = new URL(req.url ?? "/", "http://agentd");
@@ -319,13 +316,28 @@ export class HttpServer {
       socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
+    let taking: void | Promise<void>;
     try {
-      handler(req, socket, head, url);
+      taking = handler(req, socket, head, url);
     } catch (err) {
       this.log.error({ err }, "upgrade handler failed");
       socket.destroy();
+      return;
     }
+    taking?.catch((err: unknown) => {
+      this.log.error({ err }, "upgrade handler failed");
+      endUpgrade(socket, 500, { message: "Internal error.", detail: errorText(err) });
+    });
   }
+}
+
+/** Answers an upgrade request with a JSON error envelope instead of switching protocols, and closes. */
+function endUpgrade(socket: Duplex, status: number, envelope: { message: string; detail?: string }): void {
+  const body = goJson(envelope);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 function splitPath(p: string): string[] {

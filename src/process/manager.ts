@@ -4,13 +4,14 @@ import os from "node:os";
 import type { Registry } from "prom-client";
 import { errorText } from "../errors.js";
 import type { ChatScope } from "../http/chat.js";
+import { lazily } from "../lazy.js";
 import type { Logger } from "../log.js";
 import type { Part } from "../part.js";
 import { goQuote, notFound, ProcessError } from "./errors.js";
 import { FifoPool } from "./fifo-pool.js";
 import type { FollowQueue } from "./follow-queue.js";
 import type { RenderedOutput } from "./head-tail-buffer.js";
-import { ManagedProcess, type ProcessMeta } from "./managed-process.js";
+import type { ManagedProcess, ProcessMeta } from "./managed-process.js";
 import { ProcessMetrics } from "./metrics.js";
 import { withoutSecrets } from "../secrets.js";
 
@@ -30,6 +31,9 @@ export const MAX_EXITED_RETAINED = 1024;
 export const LOG_COMMAND_HEAD_CHARS = 60;
 /** On close, how long a process group gets after SIGTERM before SIGKILL. */
 export const CLOSE_KILL_GRACE_MS = 1500;
+
+/** The code that spawns and captures processes, loaded with the first start. */
+const loadManagedProcess = lazily(() => import("./managed-process.js"));
 
 /** Emitted after a process exited, for git watchers of the chat and its ancestors. */
 export interface ProcessExitEvent {
@@ -148,6 +152,8 @@ export class ProcessManager extends EventEmitter<ManagerEvents> implements Part 
 
   /** Starts a process; resolves as soon as it is spawned, with its id. */
   async startProcess(req: StartRequest, scope: ChatScope): Promise<{ id: string; started: true }> {
+    // Loaded before any check, so nothing changes between the checks and the spawn.
+    const { ManagedProcess } = await loadManagedProcess();
     if (this.closed) throw this.startFailed("closed", "manager is closed");
     if (!req.command) throw new ProcessError("invalid", "Command is required.");
     const token = req.clientToken || undefined;
