@@ -149,7 +149,7 @@ function clients(mode: "flood" | "paced", socket: string, ms: number, rate = 0):
   });
 }
 
-/** Extra node flags for a child, e.g. BENCH_AGENTD_NODE_ARGS="--max-semi-space-size=2 --cpu-prof --cpu-prof-dir=/tmp/p" to profile it. */
+/** Extra node flags for a child, e.g. BENCH_AGENTD_NODE_ARGS="--max-semi-space-size=1 --cpu-prof --cpu-prof-dir=/tmp/p" to profile it. */
 function nodeArgs(who: "AGENTD" | "PEER"): string[] {
   return (process.env[`BENCH_${who}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
 }

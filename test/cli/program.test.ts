@@ -44,7 +44,7 @@ describe("bin/agentd run as a program (as installed)", () => {
     const agentd = await startAgentd({ asProgram: true });
     daemons.push(agentd);
     const argv = fs.readFileSync(`/proc/${agentd.proc.pid}/cmdline`, "utf8").split("\0");
-    assert.ok(argv.includes("--max-semi-space-size=2"), argv.join(" "));
+    assert.ok(argv.includes("--max-semi-space-size=1"), argv.join(" "));
     assert.equal((await fetch(`${agentd.url}/healthz`)).status, 200);
   });
 });
