@@ -4,7 +4,7 @@ import net from "node:net";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type CallOptions, type Transport } from "@connectrpc/connect";
 import { ProcessService } from "../../gen/agentd/process/v1/process_pb.js";
 import { Agent } from "../../gen/coder/agent/v2/agent_pb.js";
 import { YamuxSession } from "../../src/coderd/yamux/session.js";
@@ -147,34 +147,25 @@ for (const [linkName, makeLink] of [
     before(async () => (link = await makeLink()));
     after(() => link.close());
 
+    const kinds = [
+      ["unary", (t: Transport, options: CallOptions) => createClient(Agent, t).updateAppStatus({ slug: "late" }, options)],
+      ["server streaming", (t: Transport, options: CallOptions) => drain(createClient(ProcessService, t).follow({ id: "late" }, options))],
+    ] as const;
     for (const ending of ENDINGS) {
-      test(`unary, ${ending.name}: the caller hears ${Code[ending.code]} once; the late connection is closed unused`, WAIT, async () => {
-        const dial = gate();
-        const client = createClient(Agent, link.transport(dial.hold));
-        const { options, end } = ending.options();
-        const call = client.updateAppStatus({ slug: "late" }, options);
-        await dial.dialing;
-        end();
-        assert.equal(await failure(call), ending.code);
-        dial.open();
-        const late = await link.accepted.next();
-        await late.ended;
-        assert.equal(late.bytes(), 0, "nothing was sent on the late connection");
-      });
-
-      test(`server streaming, ${ending.name}: the caller hears ${Code[ending.code]} once; the late connection is closed unused`, WAIT, async () => {
-        const dial = gate();
-        const client = createClient(ProcessService, link.transport(dial.hold));
-        const { options, end } = ending.options();
-        const call = drain(client.follow({ id: "late" }, options));
-        await dial.dialing;
-        end();
-        assert.equal(await failure(call), ending.code);
-        dial.open();
-        const late = await link.accepted.next();
-        await late.ended;
-        assert.equal(late.bytes(), 0, "nothing was sent on the late connection");
-      });
+      for (const [kind, makeCall] of kinds) {
+        test(`${kind}, ${ending.name}: the caller hears ${Code[ending.code]} once; the late connection is closed unused`, WAIT, async () => {
+          const dial = gate();
+          const { options, end } = ending.options();
+          const call = makeCall(link.transport(dial.hold), options);
+          await dial.dialing;
+          end();
+          assert.equal(await failure(call), ending.code);
+          dial.open();
+          const late = await link.accepted.next();
+          await late.ended;
+          assert.equal(late.bytes(), 0, "nothing was sent on the late connection");
+        });
+      }
     }
 
     test("a dial that fails after the deadline leaves the deadline as the only outcome", WAIT, async () => {
