@@ -14,7 +14,7 @@ import {
 import { Code, ConnectError, type StreamResponse, type Transport, type UnaryResponse } from "@connectrpc/connect";
 import { wireBytes } from "../coderd/known-encoding.js";
 import { rpcName } from "./server.js";
-import { decodeError, encodePackets, Kind, PacketReader, ProtocolError } from "./wire.js";
+import { decodeError, encodePackets, frameHeader, Kind, PacketReader, ProtocolError, SPLIT_BYTES } from "./wire.js";
 
 /** Hears what comes back on a CallStream: reply bytes, then the end (`err` when it broke). */
 export interface CallSink {
@@ -30,7 +30,8 @@ export interface CallSink {
 export interface CallStream {
   /** Sets who hears the reply; set before the request is written. */
   listen(sink: CallSink): void;
-  write(data: Buffer): void;
+  /** Writes `parts` in order, as if joined: the request leaves without being copied into one buffer first where the stream can. */
+  write(parts: readonly Uint8Array[]): void;
   /** The call is over: the stream is let go, and the sink hears nothing more. */
   close(): void;
 }
@@ -90,15 +91,19 @@ class Response<M> {
 /** RPC names as bytes, made once per method rather than once per call. */
 const rpcNameBytes = new Map<string, Buffer>();
 
-/** The Invoke, Message and CloseSend packets of a call on stream 1, as one buffer: one write. */
-function invokePackets(name: string, request: Uint8Array): Buffer {
+/**
+ * The Invoke, Message and CloseSend packets of a call on stream 1, in parts
+ * whose join is their encoding: the request (when it fits one frame) is a
+ * part of its own, not copied; the rest is framing and the method name.
+ */
+function invokeParts(name: string, request: Uint8Array): Uint8Array[] {
   let nameBytes = rpcNameBytes.get(name);
   if (!nameBytes) rpcNameBytes.set(name, (nameBytes = Buffer.from(name)));
-  return encodePackets([
-    { kind: Kind.Invoke, streamId: 1, messageId: 1, data: nameBytes },
-    { kind: Kind.Message, streamId: 1, messageId: 2, data: request },
-    { kind: Kind.CloseSend, streamId: 1, messageId: 3, data: EMPTY },
-  ]);
+  const invoke = { kind: Kind.Invoke, streamId: 1, messageId: 1, data: nameBytes };
+  const closeSend = { kind: Kind.CloseSend, streamId: 1, messageId: 3, data: EMPTY };
+  const message = { kind: Kind.Message, streamId: 1, messageId: 2, data: request };
+  if (request.length === 0 || request.length > SPLIT_BYTES) return [encodePackets([invoke, message, closeSend])];
+  return [Buffer.concat([encodePackets([invoke]), frameHeader(message)]), request, encodePackets([closeSend])];
 }
 
 const EMPTY = new Uint8Array(0);
@@ -122,8 +127,8 @@ class DuplexCall implements CallStream {
     conn.on("close", () => this.ended(undefined));
   }
 
-  write(data: Buffer): void {
-    this.conn.write(data);
+  write(parts: readonly Uint8Array[]): void {
+    this.conn.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   }
 
   close(): void {
@@ -262,7 +267,7 @@ abstract class Call implements CallSink {
     this.conn = conn;
     conn.listen(this);
     // Listening may already end the call (the connection went before it was used).
-    if (!this.over) conn.write(invokePackets(name, request));
+    if (!this.over) conn.write(invokeParts(name, request));
   }
 }
 

@@ -90,6 +90,14 @@ function controlByte(kind: Kind, done: boolean, control: boolean): number {
   return (done ? 1 : 0) | ((kind & 0x3f) << 1) | (control ? 0x80 : 0);
 }
 
+/** The header of the one frame a packet of 1 to SPLIT_BYTES data bytes takes: its data follow it on the wire. */
+export function frameHeader(p: Packet): Buffer {
+  const buf = Buffer.allocUnsafe(frameSize(p.streamId, p.messageId, p.data.length) - p.data.length);
+  buf[0] = controlByte(p.kind, true, false);
+  putVarint(buf, putVarint(buf, putVarint(buf, 1, p.streamId), p.messageId), p.data.length);
+  return buf;
+}
+
 /** Encodes one frame into a single buffer. */
 export function encodeFrame(f: Frame): Buffer {
   const buf = Buffer.allocUnsafe(frameSize(f.streamId, f.messageId, f.data.length));

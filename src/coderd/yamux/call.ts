@@ -59,8 +59,17 @@ export class YamuxCall implements SessionStream, CallStream {
     else this.sink = sink;
   }
 
-  write(data: Buffer): void {
+  write(parts: readonly Uint8Array[]): void {
     if (this.wasReset || this.localClosed) return;
+    let size = 0;
+    for (const part of parts) size += part.length;
+    if (!this.unsent && size > 0 && size <= this.sendWindow && size <= MAX_DATA_FRAME) {
+      // The usual request: one Data frame whose parts are queued as they are, joined only in the session's one write.
+      this.sendWindow -= size;
+      this.link.sendFrame({ type: FrameType.Data, flags: this.takeFlags(), streamId: this.id, length: size }, parts);
+      return;
+    }
+    const data = parts.length === 1 ? Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, size) : Buffer.concat(parts, size);
     this.unsent = this.unsent ? Buffer.concat([this.unsent, data]) : data;
     this.sendUnsent();
   }

@@ -105,7 +105,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   private localGoAway = false;
   private shutdown = false;
   /** Frames queued this turn (headers and payloads), written together by `flush`. */
-  private out: Buffer[] = [];
+  private out: Uint8Array[] = [];
   private outBytes = 0;
   private flushScheduled = false;
   /** Frames that may wait up to LAZY_FRAME_MS: written after `out` with the next write. */
@@ -259,7 +259,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     this.terminate(err, false);
   }
 
-  sendFrame(header: Header, data?: Buffer): boolean {
+  sendFrame(header: Header, data?: Buffer | readonly Uint8Array[]): boolean {
     if (this.shutdown || this.conn.destroyed || this.conn.writableEnded) return true;
     // Frames queued in one turn of the event loop (the callbacks and promise
     // continuations of one I/O phase) leave as one transport write instead of
@@ -267,16 +267,20 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
     // most WS_MAX_MESSAGE bytes, else messages of that size and one for the rest.
     this.out.push(encodeHeader(header));
     this.outBytes += HEADER_BYTES;
-    if (data && data.length > 0) {
-      this.out.push(data);
-      this.outBytes += data.length;
-    }
+    if (data instanceof Uint8Array) this.queue(data);
+    else if (data) for (const part of data) this.queue(part);
     if (this.outBytes >= FLUSH_BYTES) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(this.flushSoon);
     }
     return !this.conn.writableNeedDrain;
+  }
+
+  private queue(data: Uint8Array): void {
+    if (data.length === 0) return;
+    this.out.push(data);
+    this.outBytes += data.length;
   }
 
   sendLazyFrame(header: Header): void {

@@ -16,7 +16,8 @@ export const MAX_DATA_FRAME = 64 * 1024 - 12;
 /** What a stream needs from its session. */
 export interface StreamLink {
   /** Queues a frame; returns false when the transport wants the writer to wait for `whenDrained`. */
-  sendFrame(header: Header, data?: Buffer): boolean;
+  /** Queues a frame; `data` may come in parts, which follow the header in order. */
+  sendFrame(header: Header, data?: Buffer | readonly Uint8Array[]): boolean;
   /** Queues a frame that may wait briefly to leave with other frames (a finished stream's FIN). */
   sendLazyFrame(header: Header): void;
   /** Runs `fn` once the transport has drained. */
