@@ -6,6 +6,7 @@ import {
   type BoundaryStatus,
 } from "../../gen/coder/boundarylogproxy/codec/v1/boundary_pb.js";
 import { decodeLogBatch, logBatchOf, type LogBatch } from "./log-batch.js";
+import { walked, WireWalker } from "./wire-check.js";
 
 /** Bytes in a frame header: one big-endian uint32 (codec.go). */
 export const HEADER_SIZE = 4;
@@ -89,25 +90,23 @@ function receivedBatch(bytes: Uint8Array): LogBatch {
   return decodeLogBatch(Buffer.from(bytes));
 }
 
-/** Longest varint of a length (uint32; protobuf encoding). */
-const MAX_LENGTH_VARINT_BYTES = 5;
+/** Reads the length after the envelope's tag: one walker and one walk serve every frame (the walk is synchronous). */
+const envelope = new WireWalker(new Uint8Array(0));
+let envelopeEnd = -1;
+const walkEnvelopeLength = (): void => {
+  envelopeEnd = envelope.length(envelope.bytes.length);
+};
 
 /**
  * Where the request bytes start in a TagV2 payload that is exactly one
  * `logs` field (what boundary writes); -1 for any other shape, which the
  * general decoder handles (repeated or mixed oneof fields merge by protobuf
- * rules). Reads the one-byte tag and the length varint in place.
+ * rules). Reads the one-byte tag and the length in place.
  */
 function soleLogsStart(payload: Uint8Array): number {
-  const end = payload.length;
-  if (end < 2 || payload[0] !== ENVELOPE_LOGS_TAG) return -1;
-  let length = 0;
-  for (let i = 0; i < MAX_LENGTH_VARINT_BYTES && 1 + i < end; i++) {
-    const b = payload[1 + i]!;
-    length += (b & 0x7f) * 2 ** (7 * i);
-    if (b < 0x80) return length === end - (2 + i) ? 2 + i : -1;
-  }
-  return -1;
+  if (payload.length < 2 || payload[0] !== ENVELOPE_LOGS_TAG) return -1;
+  envelope.reset(payload).pos = 1;
+  return walked(walkEnvelopeLength) && envelopeEnd === payload.length ? envelope.pos : -1;
 }
 
 /** Decodes a frame's payload by its tag; throws on bytes that are not the expected protobuf. */

@@ -75,12 +75,17 @@ function frameSize(streamId: number, messageId: number, length: number): number 
   return 1 + varintSize(streamId) + varintSize(messageId) + varintSize(length) + length;
 }
 
-/** Writes one frame into `buf` at `at`; returns the offset after it. */
-function writeFrame(buf: Buffer, at: number, control: number, streamId: number, messageId: number, data: Uint8Array): number {
+/** Writes a frame's header (its data of `length` bytes follow it) into `buf` at `at`; returns the offset after it. */
+function writeHeader(buf: Buffer, at: number, control: number, streamId: number, messageId: number, length: number): number {
   buf[at] = control;
   at = putVarint(buf, at + 1, streamId);
   at = putVarint(buf, at, messageId);
-  at = putVarint(buf, at, data.length);
+  return putVarint(buf, at, length);
+}
+
+/** Writes one frame into `buf` at `at`; returns the offset after it. */
+function writeFrame(buf: Buffer, at: number, control: number, streamId: number, messageId: number, data: Uint8Array): number {
+  at = writeHeader(buf, at, control, streamId, messageId, data.length);
   if (data.length > 0) buf.set(data, at);
   return at + data.length;
 }
@@ -93,8 +98,7 @@ function controlByte(kind: Kind, done: boolean, control: boolean): number {
 /** The header of the one frame a packet of 1 to SPLIT_BYTES data bytes takes: its data follow it on the wire. */
 export function frameHeader(p: Packet): Buffer {
   const buf = Buffer.allocUnsafe(frameSize(p.streamId, p.messageId, p.data.length) - p.data.length);
-  buf[0] = controlByte(p.kind, true, false);
-  putVarint(buf, putVarint(buf, putVarint(buf, 1, p.streamId), p.messageId), p.data.length);
+  writeHeader(buf, 0, controlByte(p.kind, true, false), p.streamId, p.messageId, p.data.length);
   return buf;
 }
 

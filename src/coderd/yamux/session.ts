@@ -294,8 +294,7 @@ export class YamuxSession extends EventEmitter<Events> implements StreamLink {
   /** Writes the queued frames, the lazy ones last, as one buffer. */
   private flush(): void {
     if (this.lazy.length > 0) {
-      for (const frame of this.lazy) this.out.push(frame);
-      this.outBytes += this.lazy.length * HEADER_BYTES;
+      for (const frame of this.lazy) this.queue(frame);
       this.lazy = [];
       clearTimeout(this.lazyTimer);
       this.lazyTimer = undefined;
