@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import { MAX_MESSAGE_SIZE } from "./codec.js";
-import { decodeLogs, type LogBatch } from "./log-batch.js";
+import { batchesIn, decodeLogs, type LogBatch } from "./log-batch.js";
 
 /**
  * Largest request one coalesced ReportBoundaryLogs call carries: boundary's
@@ -16,33 +16,16 @@ function sameSession(a: LogBatch, b: LogBatch): boolean {
   return a.sessionId === b.sessionId && a.confinedProcessName === b.confinedProcessName;
 }
 
-/**
- * How many batches from the head of `batches` go into one call: the first
- * always, then those that follow with the same session while their bytes
- * together stay within `maxBytes`.
- */
-export function callLength(batches: readonly LogBatch[], maxBytes = MAX_CALL_BYTES): number {
-  const first = batches[0];
-  if (!first) return 0;
-  let bytes = first.bytes.length;
-  let n = 1;
-  for (; n < batches.length; n++) {
-    const next = batches[n]!;
-    if (!sameSession(first, next) || bytes + next.bytes.length > maxBytes) break;
-    bytes += next.bytes.length;
-  }
-  return n;
-}
+/** The last session fields encoded: one connection's calls all carry the same. */
+let lastTail: { sessionId: string; confinedProcessName: string; bytes: Uint8Array } | undefined;
 
 /** The bytes of `session_id` and `confined_process_name` as Go writes them (after the logs). */
 function tailBytes(batch: LogBatch): Uint8Array {
-  return toBinary(
-    ReportBoundaryLogsRequestSchema,
-    create(ReportBoundaryLogsRequestSchema, {
-      sessionId: batch.sessionId,
-      confinedProcessName: batch.confinedProcessName,
-    }),
-  );
+  if (lastTail?.sessionId === batch.sessionId && lastTail.confinedProcessName === batch.confinedProcessName) return lastTail.bytes;
+  const { sessionId, confinedProcessName } = batch;
+  const bytes = toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, { sessionId, confinedProcessName }));
+  lastTail = { sessionId, confinedProcessName, bytes };
+  return bytes;
 }
 
 /** True when `bytes` end with `tail`, right after `from`. */
@@ -53,7 +36,7 @@ function endsWith(bytes: Uint8Array, from: number, tail: Uint8Array): boolean {
 }
 
 /**
- * The `logs` fields of a batch as wire bytes: a slice of its bytes when
+ * The `logs` fields of a batch as wire bytes: a view of its bytes when
  * they are the logs followed by the session fields (what boundary writes),
  * else the logs decoded and encoded afresh.
  */
@@ -63,23 +46,145 @@ function logsBytes(batch: LogBatch, tail: Uint8Array): Uint8Array {
 }
 
 /**
- * One batch carrying the logs of `batches` (one session, in order) and
- * their shared session fields: the batches' own log bytes joined, then the
- * session fields once, so nothing is decoded or encoded again; its bytes
- * decode to exactly the batches' logs.
+ * Builds one ReportBoundaryLogs call from batches of one session, in
+ * order, as they arrive: their log bytes are copied into one buffer of
+ * MAX_CALL_BYTES, and the session fields are written once when the call is
+ * taken, so nothing is decoded or encoded again and the call's bytes decode
+ * to exactly the batches' logs. A queue of calls being built holds a few
+ * large buffers instead of one small object per received batch, which a
+ * flood would keep alive across the young generation's collections.
+ *
+ * A lone batch is kept as it is (not copied) and taken as it is.
  */
-export function coalesce(batches: readonly LogBatch[]): LogBatch {
-  const first = batches[0]!;
-  if (batches.length === 1) return first;
-  const tail = tailBytes(first);
-  const parts = batches.map((b) => logsBytes(b, tail));
-  const logsEnd = parts.reduce((n, p) => n + p.length, 0);
-  parts.push(tail);
-  return {
-    bytes: Buffer.concat(parts),
-    sessionId: first.sessionId,
-    confinedProcessName: first.confinedProcessName,
-    logCount: batches.reduce((n, b) => n + b.logCount, 0),
-    logsEnd,
-  };
+export class CallBuilder {
+  /** The call's first batch; undefined while empty. */
+  private first: LogBatch | undefined;
+  /** The log bytes once a second batch joined; undefined before. */
+  private buffer: Buffer | undefined;
+  private used = 0;
+  private tail: Uint8Array = new Uint8Array(0);
+  private logCount = 0;
+  private batches = 0;
+  /** LogBatch.parts of the call. */
+  private parts: number[] = [];
+
+  /** True when no batch has been added since the last take. */
+  get empty(): boolean {
+    return this.first === undefined;
+  }
+
+  /** Wire bytes of the call as it stands. */
+  get size(): number {
+    if (this.first === undefined) return 0;
+    return this.buffer === undefined ? this.first.bytes.length : this.used + this.tail.length;
+  }
+
+  /**
+   * Adds `batch` to the call when it has the call's session and the call
+   * stays within MAX_CALL_BYTES, and returns true; otherwise changes
+   * nothing and returns false (take the call, then add again). An empty
+   * builder takes any batch. The batch's bytes are not kept once a second
+   * batch joins.
+   */
+  add(batch: LogBatch): boolean {
+    const first = this.first;
+    if (first === undefined) {
+      this.first = batch;
+      this.logCount = batch.logCount;
+      this.batches = batchesIn(batch);
+      return true;
+    }
+    if (!sameSession(first, batch)) return false;
+    const tail = this.buffer === undefined ? tailBytes(first) : this.tail;
+    const head = this.buffer === undefined ? logsBytes(first, tail) : undefined;
+    const logs = logsBytes(batch, tail);
+    const used = head?.length ?? this.used;
+    if (used + logs.length + tail.length > MAX_CALL_BYTES) return false;
+    if (head !== undefined) {
+      this.buffer = Buffer.allocUnsafeSlow(MAX_CALL_BYTES);
+      this.buffer.set(head, 0);
+      this.tail = tail;
+      this.parts = [head.length, first.logCount, batchesIn(first)];
+    }
+    this.buffer!.set(logs, used);
+    this.used = used + logs.length;
+    this.logCount += batch.logCount;
+    this.batches += batchesIn(batch);
+    this.parts.push(this.used, batch.logCount, batchesIn(batch));
+    return true;
+  }
+
+  /**
+   * The call built so far (undefined when empty); the builder is empty
+   * after. With `keep` (the call waits in a queue), a lone batch's bytes
+   * are copied: they may be a view of a socket chunk, which a queued call
+   * must not keep alive.
+   */
+  take(keep = false): LogBatch | undefined {
+    const first = this.first;
+    const buffer = this.buffer;
+    this.first = undefined;
+    this.buffer = undefined;
+    if (first === undefined) return undefined;
+    if (buffer === undefined) return keep ? { ...first, bytes: Uint8Array.prototype.slice.call(first.bytes) } : first;
+    buffer.set(this.tail, this.used);
+    return {
+      bytes: buffer.subarray(0, this.used + this.tail.length),
+      sessionId: first.sessionId,
+      confinedProcessName: first.confinedProcessName,
+      logCount: this.logCount,
+      logsEnd: this.used,
+      batches: this.batches,
+      parts: this.parts,
+    };
+  }
+}
+
+/**
+ * A joined call cut between its batches: the longest run of them from the
+ * first whose call takes at most `maxBytes`, and the call of the rest;
+ * undefined when not even the first fits (or the call was never joined).
+ * Log bytes are sliced, never decoded.
+ */
+export function cutCall(call: LogBatch, maxBytes: number): [LogBatch, LogBatch] | undefined {
+  const parts = call.parts;
+  if (parts === undefined) return undefined;
+  const tail = call.bytes.subarray(call.logsEnd);
+  let end = 0;
+  let logs = 0;
+  let batches = 0;
+  let i = 0;
+  for (; i < parts.length - 3 && parts[i]! + tail.length <= maxBytes; i += 3) {
+    end = parts[i]!;
+    logs += parts[i + 1]!;
+    batches += parts[i + 2]!;
+  }
+  if (i === 0) return undefined;
+  const piece = (from: number, to: number, logCount: number, received: number, rest: number[] | undefined): LogBatch => ({
+    bytes: Buffer.concat([call.bytes.subarray(from, to), tail]),
+    sessionId: call.sessionId,
+    confinedProcessName: call.confinedProcessName,
+    logCount,
+    logsEnd: to - from,
+    batches: received,
+    parts: rest,
+  });
+  const rest = parts.slice(i).map((n, k) => (k % 3 === 0 ? n - end : n));
+  return [
+    piece(0, end, logs, batches, i > 3 ? parts.slice(0, i) : undefined),
+    piece(end, call.logsEnd, call.logCount - logs, batchesIn(call) - batches, rest.length > 3 ? rest : undefined),
+  ];
+}
+
+const builder = new CallBuilder();
+
+/**
+ * The call carrying the batches at the head of `batches` (at least one):
+ * the first, then those that follow with its session while the call stays
+ * within MAX_CALL_BYTES, in order; `taken` says how many it carries.
+ */
+export function firstCall(batches: readonly LogBatch[]): { call: LogBatch; taken: number } {
+  let taken = 0;
+  while (taken < batches.length && builder.add(batches[taken]!)) taken++;
+  return { call: builder.take()!, taken };
 }

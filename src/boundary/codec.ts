@@ -82,13 +82,6 @@ export function encodeStatusFrame(status: MessageInitShape<typeof BoundaryStatus
   return encodeFrame(TAG_V2, toBinary(BoundaryMessageSchema, envelope));
 }
 
-/**
- * The batch of a request's bytes, copied off the socket chunk (so the chunk
- * is not kept alive) and never decoded into log objects when they are plain.
- */
-function receivedBatch(bytes: Uint8Array): LogBatch {
-  return decodeLogBatch(Buffer.from(bytes));
-}
 
 /** Reads the length after the envelope's tag: one walker and one walk serve every frame (the walk is synchronous). */
 const envelope = new WireWalker(new Uint8Array(0));
@@ -109,11 +102,16 @@ function soleLogsStart(payload: Uint8Array): number {
   return walked(walkEnvelopeLength) && envelopeEnd === payload.length ? envelope.pos : -1;
 }
 
-/** Decodes a frame's payload by its tag; throws on bytes that are not the expected protobuf. */
+/**
+ * Decodes a frame's payload by its tag; throws on bytes that are not the
+ * expected protobuf. A logs batch's bytes are a view of the payload, never
+ * decoded into log objects when they are plain: a reader that keeps them
+ * past its turn copies them (see LogBatch).
+ */
 export function decodeFrameMessage(frame: Frame): BoundaryFrameMessage {
-  if (frame.tag === TAG_V1) return { kind: "logs", batch: receivedBatch(frame.payload) };
+  if (frame.tag === TAG_V1) return { kind: "logs", batch: decodeLogBatch(frame.payload) };
   const start = soleLogsStart(frame.payload);
-  if (start >= 0) return { kind: "logs", batch: receivedBatch(frame.payload.subarray(start)) };
+  if (start >= 0) return { kind: "logs", batch: decodeLogBatch(frame.payload.subarray(start)) };
   const envelope = fromBinary(BoundaryMessageSchema, frame.payload);
   switch (envelope.msg.case) {
     case "logs":

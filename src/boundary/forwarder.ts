@@ -6,8 +6,8 @@ import type { AgentClient } from "../coderd/upstream.js";
 import { connectionLost } from "../drpc/transport.js";
 import { errorText } from "../errors.js";
 import type { Logger } from "../log.js";
-import { callLength, coalesce } from "./coalesce.js";
-import { batchRequest, decodeLogs, logBatchOf, type LogBatch } from "./log-batch.js";
+import { CallBuilder, cutCall, firstCall } from "./coalesce.js";
+import { batchesIn, batchRequest, decodeLogs, logBatchOf, type LogBatch } from "./log-batch.js";
 import type { BoundaryMetrics } from "./metrics.js";
 import { UNKNOWN_LANE, type Spool, type SpooledBatch } from "./spool.js";
 
@@ -89,12 +89,19 @@ interface Sent {
   error?: string | undefined;
 }
 
-/** One connection's batches waiting in memory, in arrival order. */
+/**
+ * One connection's batches waiting in memory, in arrival order, already
+ * joined into calls: the calls closed (full, or followed by another
+ * session), then the one being built from the newest batches.
+ */
 interface Lane {
   readonly id: number;
-  readonly queue: LogBatch[];
-  /** Wire bytes of the batches in `queue`. */
-  bytes: number;
+  /** Closed calls, oldest first; their bytes are the forwarder's own. */
+  readonly calls: LogBatch[];
+  /** Wire bytes of `calls`. */
+  callBytes: number;
+  /** The call the next batches join. */
+  readonly building: CallBuilder;
   /** Its connection is not being read (backpressure). */
   paused: boolean;
   /** A call of this lane is in flight. */
@@ -159,6 +166,7 @@ export class Forwarder {
   private readonly lanes = new Map<number, Lane>();
   /** Lanes with queued batches and no call in flight, oldest waiter first. */
   private ready: Lane[] = [];
+  /** Received batches waiting in memory (inside the lanes' calls). */
   private queuedBatches = 0;
   /** Aborted by the shutdown timer: ends the send loop's waits and every call in flight. */
   private readonly abort = new AbortController();
@@ -232,11 +240,11 @@ export class Forwarder {
         this.toSpoolLaned([...taken.batches, ...rest], [...taken.lanes, ...rest.map(() => connection)]);
         break;
       } else {
-        this.metrics.dropBatch("buffer_full", batch.logCount);
+        this.metrics.dropBatch("buffer_full", batch.logCount, batchesIn(batch));
       }
     }
     const lane = this.lanes.get(connection);
-    if (pausable && lane && !lane.paused && lane.bytes >= LANE_PAUSE_BYTES) {
+    if (pausable && lane && !lane.paused && laneBytes(lane) >= LANE_PAUSE_BYTES) {
       lane.paused = true;
       this.flow!.pause(connection);
     }
@@ -261,7 +269,7 @@ export class Forwarder {
     const left = this.takeQueued();
     if (left.batches.length === 0) return;
     if (this.spool) this.toSpoolLaned(left.batches, left.lanes);
-    else for (const batch of left.batches) this.metrics.dropBatch("forward_failed", batch.logCount);
+    else for (const batch of left.batches) this.metrics.dropBatch("forward_failed", batch.logCount, batchesIn(batch));
   }
 
   private async run(): Promise<void> {
@@ -292,31 +300,37 @@ export class Forwarder {
     }
   }
 
+  /** Adds a received batch to its lane's call being built, closing that call first when the batch does not fit it. */
   private push(connection: number, batch: LogBatch): void {
     let lane = this.lanes.get(connection);
     if (!lane) {
-      lane = { id: connection, queue: [], bytes: 0, paused: false, busy: false, ready: false };
+      lane = { id: connection, calls: [], callBytes: 0, building: new CallBuilder(), paused: false, busy: false, ready: false };
       this.lanes.set(connection, lane);
     }
-    lane.queue.push(batch);
-    lane.bytes += batch.bytes.length;
-    this.queuedBatches++;
+    if (!lane.building.add(batch)) {
+      const call = lane.building.take(true)!;
+      lane.calls.push(call);
+      lane.callBytes += call.bytes.length;
+      lane.building.add(batch);
+    }
+    this.queuedBatches += batchesIn(batch);
     if (!lane.busy && !lane.ready) {
       lane.ready = true;
       this.ready.push(lane);
     }
   }
 
-  /** Every queued batch with its lane, lane by lane (each lane in order); the lanes are left empty and read again. */
+  /** Every queued call with its lane, lane by lane (each lane in order); the lanes are left empty and read again. */
   private takeQueued(): { batches: LogBatch[]; lanes: number[] } {
     const batches: LogBatch[] = [];
     const lanes: number[] = [];
     for (const lane of this.lanes.values()) {
-      for (const batch of lane.queue.splice(0)) {
+      const building = lane.building.take();
+      for (const batch of building ? [...lane.calls.splice(0), building] : lane.calls.splice(0)) {
         batches.push(batch);
         lanes.push(lane.id);
       }
-      lane.bytes = 0;
+      lane.callBytes = 0;
       lane.ready = false;
       this.resume(lane);
       if (!lane.busy) this.lanes.delete(lane.id);
@@ -327,7 +341,7 @@ export class Forwarder {
   }
 
   private resume(lane: Lane): void {
-    if (!lane.paused || lane.bytes >= LANE_RESUME_BYTES) return;
+    if (!lane.paused || laneBytes(lane) >= LANE_RESUME_BYTES) return;
     lane.paused = false;
     this.flow?.resume(lane.id);
   }
@@ -342,31 +356,33 @@ export class Forwarder {
     }
   }
 
-  /** Sends a lane's head batches as one call; the lane then waits for a slot again behind the other ready lanes. */
+  /**
+   * Sends a lane's oldest call (the one being built when no other is
+   * closed); the lane then waits for a slot again behind the other ready
+   * lanes.
+   */
   private async sendLaneHead(lane: Lane): Promise<void> {
-    const batches = lane.queue.splice(0, callLength(lane.queue));
-    this.queuedBatches -= batches.length;
-    for (const batch of batches) lane.bytes -= batch.bytes.length;
+    let call = lane.calls.shift();
+    if (call) lane.callBytes -= call.bytes.length;
+    else call = lane.building.take()!;
+    const batches = batchesIn(call);
+    this.queuedBatches -= batches;
     this.resume(lane);
     lane.busy = true;
     this.active++;
     try {
-      const { outcome, error } = await this.send(coalesce(batches), batches.length);
-      if (outcome === "dropped") for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.logCount);
-      if (outcome !== "retry") return;
-      if (!this.spool) {
-        for (const batch of batches) this.metrics.dropBatch("forward_failed", batch.logCount);
-        return;
-      }
+      const { outcome, error } = await this.send(call, batches);
+      if (outcome === "dropped" || (outcome === "retry" && !this.spool)) this.metrics.dropBatch("forward_failed", call.logCount, batches);
+      if (outcome !== "retry" || !this.spool) return;
       this.spool.lastPrepended = undefined;
-      this.returnToSpool(this.spool, batches, lane.id);
+      this.returnToSpool(this.spool, call, lane.id);
       const head = this.spool.lastPrepended;
       // This was the batch's first failure: the resends from the spool continue the count.
       if (error !== undefined && head !== undefined) this.strikes.set(lane.id, { key: `${head}:0`, error, count: 1 });
     } finally {
       lane.busy = false;
       this.active--;
-      if (lane.queue.length > 0) {
+      if (lane.calls.length > 0 || !lane.building.empty) {
         lane.ready = true;
         this.ready.push(lane);
       } else {
@@ -422,9 +438,9 @@ export class Forwarder {
     if (split && split.id !== head.id) this.splits.delete(lane);
     const piece = split?.id === head.id ? split : undefined;
     const logs = head.batch.logCount;
-    const taken = piece ? 1 : callLength(batches.map((b) => b.batch));
-    const batch = piece ? pieceOf(head.batch, piece) : coalesce(batches.slice(0, taken).map((b) => b.batch));
-    const { outcome, error } = await this.send(batch, piece ? 0 : taken);
+    const { call: batch, taken } = piece ? { call: pieceOf(head.batch, piece), taken: 1 } : firstCall(batches.map((b) => b.batch));
+    const received = piece ? 0 : batches.slice(0, taken).reduce((n, b) => n + batchesIn(b.batch), 0);
+    const { outcome, error } = await this.send(batch, received);
     if (outcome === "retry") {
       this.strike(lane, head, piece, batch.logCount, error);
       const now = this.splits.get(lane);
@@ -434,7 +450,7 @@ export class Forwarder {
       spool.removeAll(batches.splice(0, 1));
       return 1;
     } else if (outcome === "dropped") {
-      for (const dropped of batches.slice(0, piece ? 1 : taken)) this.metrics.dropBatch("forward_failed", dropped.batch.logCount);
+      for (const { batch: dropped } of batches.slice(0, taken)) this.metrics.dropBatch("forward_failed", dropped.logCount, batchesIn(dropped));
       if (piece) piece.offset = logs;
     } else {
       this.strikes.delete(lane);
@@ -443,9 +459,9 @@ export class Forwarder {
     if (piece && piece.offset < logs) return -1;
     if (piece) {
       this.splits.delete(lane);
-      if (outcome === "sent") this.metrics.batchesForwarded.inc();
+      if (outcome === "sent") this.metrics.batchesForwarded.inc(batchesIn(head.batch));
     }
-    const done = batches.splice(0, piece ? 1 : taken);
+    const done = batches.splice(0, taken);
     spool.removeAll(done);
     return done.length;
   }
@@ -478,7 +494,7 @@ export class Forwarder {
 
   /**
    * One call carrying `batch`; `batches` is how many received batches it
-   * holds, for the forwarded count. The transport enforces the timeout, and
+   * holds, for the forwarded count (0 for a piece of one). The transport enforces the timeout, and
    * the shutdown timer's abort of the forwarder's signal ends every call in
    * flight: no controller or timer of its own per call.
    */
@@ -510,15 +526,9 @@ export class Forwarder {
     return { outcome: "retry", error: connectionLost(err) && !this.abort.signal.aborted ? "connection lost" : undefined };
   }
 
-  /** Puts failed batches back in front, with every lane's queue behind them, so each connection's order stays. */
-  private returnToSpool(spool: Spool, batches: readonly LogBatch[], lane: number): void {
-    let rejected = batches;
-    try {
-      rejected = spool.prependAll(batches, lane);
-    } catch (err) {
-      this.log.error({ err: errorText(err) }, "boundary spool write failed");
-    }
-    for (const batch of rejected) this.metrics.dropBatch("spool_full", batch.logCount);
+  /** Puts a failed call back in front, with every lane's queue behind it, so each connection's order stays. */
+  private returnToSpool(spool: Spool, call: LogBatch, lane: number): void {
+    this.spoolWrite(spool, [call], (batches) => spool.prependAll(batches, lane));
     const taken = this.takeQueued();
     this.toSpoolLaned(taken.batches, taken.lanes);
   }
@@ -529,13 +539,30 @@ export class Forwarder {
 
   private toSpoolLaned(batches: readonly LogBatch[], lanes: readonly number[]): void {
     if (batches.length === 0) return;
+    this.spoolWrite(this.spool!, batches, (some, first) => this.spool!.append(some, lanes.slice(first)));
+  }
+
+  /**
+   * Writes `batches` to the spool with `write` (handed them and the index of
+   * the first), which keeps the oldest that fit its bound. Of the first left
+   * out, the received batches that still fit are written too (a joined call
+   * is cut between them), so only what the spool cannot hold is dropped, as
+   * spool_full.
+   */
+  private spoolWrite(
+    spool: Spool,
+    batches: readonly LogBatch[],
+    write: (batches: readonly LogBatch[], first: number) => LogBatch[],
+  ): void {
     let rejected = batches;
     try {
-      rejected = this.spool!.append(batches, lanes);
+      rejected = write(batches, 0);
+      const cut = rejected.length > 0 ? cutCall(rejected[0]!, spool.room) : undefined;
+      if (cut && write([cut[0]], batches.length - rejected.length).length === 0) rejected = [cut[1], ...rejected.slice(1)];
     } catch (err) {
       this.log.error({ err: errorText(err) }, "boundary spool write failed");
     }
-    for (const batch of rejected) this.metrics.dropBatch("spool_full", batch.logCount);
+    for (const batch of rejected) this.metrics.dropBatch("spool_full", batch.logCount, batchesIn(batch));
   }
 
   /**
@@ -581,3 +608,9 @@ function pieceOf(batch: LogBatch, piece: Split): LogBatch {
     }),
   );
 }
+
+/** Wire bytes a lane holds: its closed calls and the one being built. */
+function laneBytes(lane: Lane): number {
+  return lane.callBytes + lane.building.size;
+}
+

@@ -16,7 +16,9 @@ const REQUEST_RULES = rulesOf(ReportBoundaryLogsRequestSchema);
 /**
  * One ReportBoundaryLogsRequest as the proxy carries it: its wire bytes and
  * the few fields the proxy reads, never decoded into log objects. The bytes
- * are the proxy's own (never a view of a socket chunk) and are not changed.
+ * are never changed; a batch just read may be a view of the socket's chunk,
+ * so whatever keeps one for long keeps a copy (the forwarder's calls, the
+ * log ring and the spool all do).
  */
 export interface LogBatch {
   /** The request's wire bytes, as boundary sent them. */
@@ -27,6 +29,19 @@ export interface LogBatch {
   readonly logCount: number;
   /** Length of the leading run of `logs` fields in `bytes` (what coalescing can slice off as is). */
   readonly logsEnd: number;
+  /** How many received batches (boundary frames) it carries once coalesced; 1 when absent. */
+  readonly batches?: number;
+  /**
+   * For a call joined from several batches: after each one, in order, where
+   * its logs end in `bytes`, its log count and its received batches (three
+   * numbers per batch), so the call can be cut between them.
+   */
+  readonly parts?: readonly number[];
+}
+
+/** How many received batches `batch` carries (what Coder's batch counters count). */
+export function batchesIn(batch: LogBatch): number {
+  return batch.batches ?? 1;
 }
 
 /**

@@ -91,9 +91,9 @@ export class BoundaryMetrics {
     );
   }
 
-  /** Counts one whole batch of `logs` entries as dropped. */
-  dropBatch(reason: DropReason, logs: number): void {
-    this.batchesDropped.inc({ reason });
+  /** Counts whole batches (`batches` received ones, `logs` entries in all) as dropped. */
+  dropBatch(reason: DropReason, logs: number, batches = 1): void {
+    this.batchesDropped.inc({ reason }, batches);
     if (logs > 0) this.logsDropped.inc({ reason }, logs);
   }
 }

@@ -3,7 +3,7 @@ import path from "node:path";
 import type Database from "better-sqlite3";
 import { errnoCode } from "../errors.js";
 import { openDatabase } from "../sqlite.js";
-import { decodeLogBatch, type LogBatch } from "./log-batch.js";
+import { batchesIn, decodeLogBatch, type LogBatch } from "./log-batch.js";
 import type { SpoolStats } from "./metrics.js";
 
 /** File name of the spool's database inside the data dir. */
@@ -44,13 +44,15 @@ interface Row {
   id: number;
   lane: number;
   request: Buffer;
+  batches: number;
 }
 
 function spooled(row: Row): SpooledBatch {
+  const batch = decodeLogBatch(row.request);
   return {
     id: row.id,
     lane: row.lane,
-    batch: decodeLogBatch(row.request),
+    batch: row.batches === 1 ? batch : { ...batch, batches: row.batches },
     bytes: row.request.length,
   };
 }
@@ -74,10 +76,15 @@ function spooled(row: Row): SpooledBatch {
  * current head so a batch whose forward failed goes back in front. Each batch
  * also keeps the lane (connection) it arrived on; opening the spool resets
  * them all to UNKNOWN_LANE, since connections do not outlive the process.
+ * A row may be a call of several received batches joined (see coalesce.ts);
+ * it keeps how many, for the batch counters.
  */
 export class Spool {
   private open: OpenSpool | undefined;
+  /** Rows. */
   private count = 0;
+  /** Received batches the rows carry (a row may be several joined). */
+  private received = 0;
   private size = 0;
 
   /**
@@ -107,25 +114,31 @@ export class Spool {
           id INTEGER PRIMARY KEY,
           spooled_at INTEGER NOT NULL,
           request BLOB NOT NULL,
-          lane INTEGER NOT NULL DEFAULT 0
+          lane INTEGER NOT NULL DEFAULT 0,
+          batches INTEGER NOT NULL DEFAULT 1
         )`);
+      // Spools written by earlier versions lack the later columns.
       const columns = db.prepare("SELECT name FROM pragma_table_info('batches')").all() as { name: string }[];
       if (!columns.some((c) => c.name === "lane")) {
         db.exec("ALTER TABLE batches ADD COLUMN lane INTEGER NOT NULL DEFAULT 0");
       }
+      if (!columns.some((c) => c.name === "batches")) {
+        db.exec("ALTER TABLE batches ADD COLUMN batches INTEGER NOT NULL DEFAULT 1");
+      }
       db.prepare("UPDATE batches SET lane = ? WHERE lane != ?").run(UNKNOWN_LANE, UNKNOWN_LANE);
       const open: OpenSpool = {
         db,
-        insertAt: db.prepare("INSERT INTO batches (id, spooled_at, request, lane) VALUES (?, ?, ?, ?)"),
-        insertTail: db.prepare("INSERT INTO batches (spooled_at, request, lane) VALUES (?, ?, ?)"),
-        selectHead: db.prepare("SELECT id, lane, request FROM batches ORDER BY id LIMIT ?"),
+        insertAt: db.prepare("INSERT INTO batches (id, spooled_at, request, lane, batches) VALUES (?, ?, ?, ?, ?)"),
+        insertTail: db.prepare("INSERT INTO batches (spooled_at, request, lane, batches) VALUES (?, ?, ?, ?)"),
+        selectHead: db.prepare("SELECT id, lane, request, batches FROM batches ORDER BY id LIMIT ?"),
         selectOldest: db.prepare("SELECT MIN(spooled_at) AS t FROM batches"),
         deleteOne: db.prepare("DELETE FROM batches WHERE id = ?"),
       };
       const totals = db
-        .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(request)), 0) AS bytes FROM batches")
-        .get() as { n: number; bytes: number };
+        .prepare("SELECT COUNT(*) AS n, COALESCE(SUM(batches), 0) AS received, COALESCE(SUM(LENGTH(request)), 0) AS bytes FROM batches")
+        .get() as { n: number; received: number; bytes: number };
       this.count = totals.n;
+      this.received = totals.received;
       this.size = totals.bytes;
       this.open = open;
       return open;
@@ -164,7 +177,12 @@ export class Spool {
     }
   }
 
-  /** Batches waiting. */
+  /** Bytes the spool may still take. */
+  get room(): number {
+    return Math.max(0, this.maxBytes - this.size);
+  }
+
+  /** Rows waiting: each is one call's worth (stats() counts the received batches in them). */
   get batches(): number {
     return this.count;
   }
@@ -181,7 +199,7 @@ export class Spool {
       const at = this.now();
       const { db, insertTail } = this.db();
       db.transaction(() => {
-        for (let i = 0; i < fits; i++) insertTail.run(at, batches[i]!.bytes, lanes?.[i] ?? UNKNOWN_LANE);
+        for (let i = 0; i < fits; i++) insertTail.run(at, batches[i]!.bytes, lanes?.[i] ?? UNKNOWN_LANE, batchesIn(batches[i]!));
       })();
       this.counted(batches, fits);
     }
@@ -198,7 +216,10 @@ export class Spool {
 
   /** Counts the first `n` of `batches` as spooled. */
   private counted(batches: readonly LogBatch[], n: number): void {
-    for (let i = 0; i < n; i++) this.size += batches[i]!.bytes.length;
+    for (let i = 0; i < n; i++) {
+      this.size += batches[i]!.bytes.length;
+      this.received += batchesIn(batches[i]!);
+    }
     this.count += n;
   }
 
@@ -223,7 +244,7 @@ export class Spool {
     const first = (head?.id ?? 1) - fits;
     const at = this.now();
     db.transaction(() => {
-      for (let i = 0; i < fits; i++) insertAt.run(first + i, at, batches[i]!.bytes, lane);
+      for (let i = 0; i < fits; i++) insertAt.run(first + i, at, batches[i]!.bytes, lane, batchesIn(batches[i]!));
     })();
     this.counted(batches, fits);
     this.lastPrepended = first;
@@ -264,6 +285,7 @@ export class Spool {
     const row = this.open.deleteOne.run(batch.id);
     if (row.changes === 0) return;
     this.count -= 1;
+    this.received = this.count === 0 ? 0 : this.received - batchesIn(batch.batch);
     this.size = this.count === 0 ? 0 : this.size - batch.bytes;
   }
 
@@ -281,7 +303,7 @@ export class Spool {
   stats(): SpoolStats {
     const oldest = this.open && this.count > 0 ? (this.open.selectOldest.get() as { t: number | null }).t : null;
     return {
-      batches: this.count,
+      batches: this.received,
       bytes: this.size,
       oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (this.now() - oldest) / 1000),
     };

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
-import { callLength, coalesce, MAX_CALL_BYTES } from "../../src/boundary/coalesce.js";
+import { CallBuilder, cutCall, firstCall, MAX_CALL_BYTES } from "../../src/boundary/coalesce.js";
 import { decodeLogBatch, decodeLogs, logBatchOf } from "../../src/boundary/log-batch.js";
 import { logsRequest } from "./harness.js";
 
@@ -15,7 +15,9 @@ function received(tag: string, n = 10, sessionId = "session") {
 describe("coalescing a connection's queued batches into one call", () => {
   test("the call's bytes are the batches' log bytes joined, then the session fields once, as Go would encode it", () => {
     const batches = [received("a"), received("b", 3), received("c", 1)];
-    const call = coalesce(batches);
+    const { call, taken } = firstCall(batches);
+    assert.equal(taken, 3);
+    assert.equal(call.batches, 3);
     const { bytes } = call;
     const expected = create(ReportBoundaryLogsRequestSchema, {
       sessionId: "session",
@@ -29,20 +31,24 @@ describe("coalescing a connection's queued batches into one call", () => {
 
   test("only batches of the same session and confined process share a call, in order", () => {
     const batches = [received("a"), received("b"), received("c", 10, "other"), received("d")];
-    assert.equal(callLength(batches), 2);
-    assert.equal(callLength(batches.slice(2)), 1);
+    assert.equal(firstCall(batches).taken, 2);
+    assert.equal(firstCall(batches.slice(2)).taken, 1);
     const confined = logBatchOf(create(ReportBoundaryLogsRequestSchema, { ...logsRequest("e"), confinedProcessName: "ai-agent" }));
-    assert.equal(callLength([received("a"), confined]), 1);
+    assert.equal(firstCall([received("a"), confined]).taken, 1);
   });
 
   test("a call stays within 32 KiB; a single batch always goes, whatever its size", () => {
     const batches = Array.from({ length: 200 }, (_, i) => received(`p${i}`));
-    const n = callLength(batches);
-    const size = batches.slice(0, n).reduce((s, b) => s + b.bytes.length, 0);
-    assert.ok(n > 1 && size <= MAX_CALL_BYTES && size + batches[n]!.bytes.length > MAX_CALL_BYTES);
-    assert.ok(coalesce(batches.slice(0, n)).bytes.length <= MAX_CALL_BYTES);
+    const { call, taken: n } = firstCall(batches);
+    assert.ok(n > 1 && call.bytes.length <= MAX_CALL_BYTES);
+    // The next batch's logs would not have fitted.
+    const tail = batches[0]!.bytes.length - batches[0]!.logsEnd;
+    assert.ok(call.bytes.length + batches[n]!.logsEnd > MAX_CALL_BYTES, `${call.bytes.length} + ${batches[n]!.logsEnd}`);
+    assert.equal(call.logsEnd, call.bytes.length - tail);
     const huge = received(`h${"x".repeat(40_000)}`, 1);
-    assert.equal(callLength([huge, received("a")]), 1);
+    const alone = firstCall([huge, received("a")]);
+    assert.equal(alone.taken, 1);
+    assert.equal(alone.call.bytes, huge.bytes);
   });
 
   test("a batch encoded in another field order is re-encoded, never mangled", () => {
@@ -52,12 +58,66 @@ describe("coalescing a connection's queued batches into one call", () => {
     const session = toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, { sessionId: "session" }));
     const bytes = Buffer.concat([session, logs]);
     const batch = decodeLogBatch(bytes);
-    const call = coalesce([received("a", 1), batch]);
+    const { call } = firstCall([received("a", 1), batch]);
     const decoded = fromBinary(ReportBoundaryLogsRequestSchema, call.bytes);
     assert.equal(decoded.sessionId, "session");
     assert.deepEqual(
       decoded.logs.map((l) => (l.resource.case === "httpRequest" ? l.resource.value.url : "")),
       ["https://example.com/a/0", "https://example.com/odd/0", "https://example.com/odd/1"],
     );
+  });
+
+  test("a call being built keeps no view of the bytes it was handed, and a lone call is copied only when kept", () => {
+    const first = received("a");
+    const second = received("b");
+    const builder = new CallBuilder();
+    assert.ok(builder.add(first) && builder.add(second));
+    const expected = Buffer.from(firstCall([first, second]).call.bytes);
+    first.bytes.fill(0);
+    second.bytes.fill(0);
+    const built = builder.take()!;
+    assert.deepEqual(Buffer.from(built.bytes), expected);
+    assert.ok(builder.empty);
+
+    const lone = received("c");
+    builder.add(lone);
+    assert.equal(builder.take()!.bytes, lone.bytes, "a call sent at once is the batch as received");
+    builder.add(lone);
+    const kept = builder.take(true)!;
+    assert.notEqual(kept.bytes.buffer, lone.bytes.buffer);
+    assert.deepEqual(Buffer.from(kept.bytes), Buffer.from(lone.bytes));
+  });
+
+  test("add refuses, changing nothing, a batch of another session or one the call has no room for", () => {
+    const builder = new CallBuilder();
+    assert.ok(builder.add(received("a")));
+    const size = builder.size;
+    assert.equal(builder.add(received("b", 10, "other")), false);
+    assert.equal(builder.size, size);
+    let added = 1;
+    while (builder.add(received(`n${added}`))) added++;
+    assert.ok(builder.size <= MAX_CALL_BYTES);
+    const call = builder.take()!;
+    assert.equal(call.batches, added);
+    assert.equal(call.logCount, 10 * added);
+    assert.equal(fromBinary(ReportBoundaryLogsRequestSchema, call.bytes).logs.length, 10 * added);
+  });
+
+  test("a joined call is cut between its batches: the first part fits the room, the rest carries the others, counts kept", () => {
+    const batches = [received("a", 2), received("b", 3), received("c", 4), received("d", 5)];
+    const { call } = firstCall(batches);
+    const urls = (b: { bytes: Uint8Array }) =>
+      fromBinary(ReportBoundaryLogsRequestSchema, b.bytes).logs.map((l) => (l.resource.case === "httpRequest" ? l.resource.value.url : ""));
+    const roomForTwo = firstCall(batches.slice(0, 2)).call.bytes.length;
+    const [fits, rest] = cutCall(call, roomForTwo + 1)!;
+    assert.equal(fits.bytes.length, roomForTwo);
+    assert.deepEqual([fits.logCount, fits.batches, rest.logCount, rest.batches], [5, 2, 9, 2]);
+    assert.deepEqual([...urls(fits), ...urls(rest)], urls(call));
+    assert.equal(fromBinary(ReportBoundaryLogsRequestSchema, rest.bytes).sessionId, "session");
+    // The rest can be cut again; a lone batch or no room cannot.
+    const [c, d] = cutCall(rest, rest.bytes.length - 1)!;
+    assert.deepEqual([urls(c).length, urls(d).length], [4, 5]);
+    assert.equal(cutCall(c, 1 << 20), undefined);
+    assert.equal(cutCall(call, 10), undefined);
   });
 });

@@ -8,7 +8,7 @@ import {
   type ReportBoundaryLogsRequest,
 } from "../../gen/coder/agent/v2/agent_pb.js";
 import { Agent } from "../../gen/coder/agent/v2/agent_pb.js";
-import { coalesce } from "../../src/boundary/coalesce.js";
+import { firstCall } from "../../src/boundary/coalesce.js";
 import { decodeFrameMessage, encodeFrame, encodeLogsFrame, TAG_V1, TAG_V2 } from "../../src/boundary/codec.js";
 import { batchRequest, decodeLogBatch, scanLogBatch } from "../../src/boundary/log-batch.js";
 import { createInProcessTransport } from "../../src/coderd/in-process-transport.js";
@@ -174,7 +174,7 @@ describe("a received request's bytes, checked without decoding its logs", () => 
 });
 
 describe("frames into batches", () => {
-  test("a TagV1 and a TagV2 logs frame both carry the request bytes boundary sent, in memory of their own", () => {
+  test("a TagV1 and a TagV2 logs frame both carry the request bytes boundary sent", () => {
     const init = { sessionId: "s-1", confinedProcessName: "proc", logs: [{ allowed: true, sequenceNumber: 7 }] };
     const request = toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, init));
     for (const tag of [TAG_V1, TAG_V2] as const) {
@@ -183,8 +183,7 @@ describe("frames into batches", () => {
       const message = decodeFrameMessage({ tag, payload });
       assert.equal(message.kind, "logs");
       if (message.kind !== "logs") return;
-      payload.fill(0);
-      assert.deepEqual(Buffer.from(message.batch.bytes), Buffer.from(request), "a copy, not a view of the socket chunk");
+      assert.deepEqual(Buffer.from(message.batch.bytes), Buffer.from(request));
       assert.equal(message.batch.logCount, 1);
       assert.equal(message.batch.sessionId, "s-1");
     }
@@ -252,12 +251,17 @@ describe("coalescing batches of bytes", () => {
     fc.assert(
       fc.property(fc.array(oneBatch, { minLength: 1, maxLength: 6 }), (all) => {
         const batches = all.map((b) => decodeLogBatch(b));
-        const call = coalesce(batches);
-        const got = fromBinary(ReportBoundaryLogsRequestSchema, call.bytes);
-        assert.equal(got.sessionId, "s");
-        assert.equal(got.confinedProcessName, "p");
-        assert.deepEqual(got.logs, all.flatMap((b) => fromBinary(ReportBoundaryLogsRequestSchema, b).logs));
-        assert.equal(call.logCount, got.logs.length);
+        const logs = [];
+        while (batches.length > 0) {
+          const { call, taken } = firstCall(batches);
+          batches.splice(0, taken);
+          const got = fromBinary(ReportBoundaryLogsRequestSchema, call.bytes);
+          assert.equal(got.sessionId, "s");
+          assert.equal(got.confinedProcessName, "p");
+          assert.equal(call.logCount, got.logs.length);
+          logs.push(...got.logs);
+        }
+        assert.deepEqual(logs, all.flatMap((b) => fromBinary(ReportBoundaryLogsRequestSchema, b).logs));
       }),
       { numRuns: 200 },
     );

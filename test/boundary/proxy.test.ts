@@ -373,6 +373,21 @@ describe("Metrics", () => {
     });
   });
 
+  test("batch counters and the spool gauge count boundary's frames, however many one call joined", async () => {
+    await withProxy(async (h) => {
+      h.upstream.mode = "unavailable";
+      const socket = await connect(h.socketPath);
+      await write(socket, Buffer.concat(Array.from({ length: 40 }, (_, i) => encodeLogsFrame(logsRequest(`j${i}`, 2)))));
+      await waitUntil(async () => (await metric(h.registry, "agentd_boundary_spool_batches")) === 40, "every frame spooled");
+      h.upstream.mode = "ok";
+      await waitUntil(() => h.upstream.logCount() === 80, "every log delivered");
+      assert.ok(h.upstream.calls < 40, `${h.upstream.calls} calls carried 40 frames`);
+      assert.equal(await metric(h.registry, "agent_boundary_log_proxy_batches_forwarded_total"), 40);
+      assert.equal(await metric(h.registry, "agentd_boundary_spool_batches"), 0);
+      socket.destroy();
+    });
+  });
+
   test("metrics output passes promtool check metrics", { skip: !hasPromtool() && "promtool not installed" }, async () => {
     await withProxy(async (h) => {
       h.proxy.metrics.dropBatch("spool_full", 2);
