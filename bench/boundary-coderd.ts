@@ -353,8 +353,9 @@ async function main(): Promise<void> {
       // Whole seconds inside the phase, leaving out the first (ramp-up) and the one cut by its end.
       const got = within(seconds, written.start + 1000, written.end);
       const rates = got.map((s) => s.logs);
+      const peerBusy = got.map((s) => `${Math.round(100 * s.busy)}%`);
       const delivered = within(seconds, written.start, Date.now()).reduce((n, s) => n + s.logs, 0);
-      return { sent, delivered, rates, cpuPerLog: cpu / Math.max(1, delivered), cpuSeconds };
+      return { sent, delivered, rates, cpuPerLog: cpu / Math.max(1, delivered), cpuSeconds, peerBusy };
     };
     const sampler = memorySampler(agentd.url, 500);
     const peerBefore = usage(peer.proc.pid!).cpuSeconds;
@@ -384,6 +385,8 @@ async function main(): Promise<void> {
       `flood ${FLOOD_MS / 1000} s: per-second delivery ${floodPhase.rates.join(", ")}; minimum ${r(minFlood)} logs/s = ${(minFlood / sustainedRate).toFixed(2)} of sustained (goal ≥ ${GOAL_FLOOD_RATIO})`,
     );
     console.log(`flood per-second CPU, agentd/peer (cores; the first is ramp-up): ${floodPhase.cpuSeconds.join(", ")}`);
+    // Well under 100%, the peer waited for agentd: agentd set the pace, not the peer.
+    console.log(`flood per-second busy share of the peer's event loop: ${floodPhase.peerBusy.join(", ")}`);
     console.log(
       `paced ${PACED_LOGS_PER_SECOND} logs/s, no flood: p50 ${quantile(quiet.got, 0.5) ?? "n/a"} ms, p99 ${quantile(quiet.got, 0.99) ?? "n/a"} ms (goal ≤ ${GOAL_P99_NO_FLOOD_MS}); per-second p99 ${quiet.got.map((s) => quantile([s], 0.99) ?? "-").join(", ")} ms; delivered/offered ${ratio(quiet)} (${quiet.delivered} of ${quiet.sent})`,
     );

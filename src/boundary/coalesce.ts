@@ -10,6 +10,14 @@ import { batchesIn, decodeLogs, type LogBatch } from "./log-batch.js";
  * largest frame takes every call.
  */
 export const MAX_CALL_BYTES = MAX_MESSAGE_SIZE;
+/**
+ * Received batches one call joins at most (agentd's own bound): room for
+ * boundary's 10-log frames of any usual size, while the call's record of
+ * its batches (LogBatch.parts) fits a small space after its bytes.
+ */
+export const MAX_CALL_BATCHES = 256;
+/** LogBatch.parts takes three numbers a batch. */
+const PART_FIELDS = 3;
 
 /** True when two batches may share one call: the same session and confined process. */
 function sameSession(a: LogBatch, b: LogBatch): boolean {
@@ -65,8 +73,10 @@ export class CallBuilder {
   private tail: Uint8Array = new Uint8Array(0);
   private logCount = 0;
   private batches = 0;
-  /** LogBatch.parts of the call. */
-  private parts: number[] = [];
+  /** Batches joined, each with its part. */
+  private joined = 0;
+  /** LogBatch.parts of the call, kept after its bytes in `buffer`. */
+  private parts: Uint32Array = new Uint32Array(0);
 
   /** True when no batch has been added since the last take. */
   get empty(): boolean {
@@ -92,6 +102,7 @@ export class CallBuilder {
       this.first = batch;
       this.logCount = batch.logCount;
       this.batches = batchesIn(batch);
+      this.joined = 0;
       return true;
     }
     if (!sameSession(first, batch)) return false;
@@ -99,19 +110,30 @@ export class CallBuilder {
     const head = this.buffer === undefined ? logsBytes(first, tail) : undefined;
     const logs = logsBytes(batch, tail);
     const used = head?.length ?? this.used;
-    if (used + logs.length + tail.length > MAX_CALL_BYTES) return false;
+    if (used + logs.length + tail.length > MAX_CALL_BYTES || this.joined >= MAX_CALL_BATCHES) return false;
     if (head !== undefined) {
-      this.buffer = Buffer.allocUnsafeSlow(MAX_CALL_BYTES);
-      this.buffer.set(head, 0);
+      // One allocation holds the call's bytes and, after them, its parts: no object a batch.
+      const buffer = Buffer.allocUnsafeSlow(MAX_CALL_BYTES + MAX_CALL_BATCHES * PART_FIELDS * 4);
+      buffer.set(head, 0);
+      this.buffer = buffer;
       this.tail = tail;
-      this.parts = [head.length, first.logCount, batchesIn(first)];
+      this.parts = new Uint32Array(buffer.buffer, buffer.byteOffset + MAX_CALL_BYTES, MAX_CALL_BATCHES * PART_FIELDS);
+      this.part(head.length, first);
     }
     this.buffer!.set(logs, used);
     this.used = used + logs.length;
     this.logCount += batch.logCount;
     this.batches += batchesIn(batch);
-    this.parts.push(this.used, batch.logCount, batchesIn(batch));
+    this.part(this.used, batch);
     return true;
+  }
+
+  /** Records that `batch`'s logs end at `end`. */
+  private part(end: number, batch: LogBatch): void {
+    const at = this.joined++ * PART_FIELDS;
+    this.parts[at] = end;
+    this.parts[at + 1] = batch.logCount;
+    this.parts[at + 2] = batchesIn(batch);
   }
 
   /**
@@ -135,7 +157,7 @@ export class CallBuilder {
       logCount: this.logCount,
       logsEnd: this.used,
       batches: this.batches,
-      parts: this.parts,
+      parts: this.parts.subarray(0, this.joined * PART_FIELDS),
     };
   }
 }
@@ -154,13 +176,13 @@ export function cutCall(call: LogBatch, maxBytes: number): [LogBatch, LogBatch] 
   let logs = 0;
   let batches = 0;
   let i = 0;
-  for (; i < parts.length - 3 && parts[i]! + tail.length <= maxBytes; i += 3) {
+  for (; i < parts.length - PART_FIELDS && parts[i]! + tail.length <= maxBytes; i += PART_FIELDS) {
     end = parts[i]!;
     logs += parts[i + 1]!;
     batches += parts[i + 2]!;
   }
   if (i === 0) return undefined;
-  const piece = (from: number, to: number, logCount: number, received: number, rest: number[] | undefined): LogBatch => ({
+  const piece = (from: number, to: number, logCount: number, received: number, rest: Uint32Array | undefined): LogBatch => ({
     bytes: Buffer.concat([call.bytes.subarray(from, to), tail]),
     sessionId: call.sessionId,
     confinedProcessName: call.confinedProcessName,
@@ -169,10 +191,10 @@ export function cutCall(call: LogBatch, maxBytes: number): [LogBatch, LogBatch] 
     batches: received,
     parts: rest,
   });
-  const rest = parts.slice(i).map((n, k) => (k % 3 === 0 ? n - end : n));
+  const rest = parts.slice(i).map((n, k) => (k % PART_FIELDS === 0 ? n - end : n));
   return [
-    piece(0, end, logs, batches, i > 3 ? parts.slice(0, i) : undefined),
-    piece(end, call.logsEnd, call.logCount - logs, batchesIn(call) - batches, rest.length > 3 ? rest : undefined),
+    piece(0, end, logs, batches, i > PART_FIELDS ? parts.slice(0, i) : undefined),
+    piece(end, call.logsEnd, call.logCount - logs, batchesIn(call) - batches, rest.length > PART_FIELDS ? rest : undefined),
   ];
 }
 

@@ -36,7 +36,7 @@ export interface LogBatch {
    * its logs end in `bytes`, its log count and its received batches (three
    * numbers per batch), so the call can be cut between them.
    */
-  readonly parts?: readonly number[];
+  readonly parts?: Uint32Array;
 }
 
 /** How many received batches `batch` carries (what Coder's batch counters count). */

@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -30,6 +31,8 @@ export interface BoundaryLogSecond {
   calls: number;
   /** Latency histogram: milliseconds from each log's `time` to its arrival → logs. */
   latencyMs: Record<number, number>;
+  /** Share of the second the peer's event loop was busy (0–1): near 1, the peer sets the pace. */
+  busy: number;
 }
 
 /**
@@ -45,6 +48,7 @@ export class BoundaryLogStats {
   private logs = 0;
   private calls = 0;
   private latency = new Map<number, number>();
+  private loop = performance.eventLoopUtilization();
 
   /** The service to serve (only ReportBoundaryLogs; the rest answer Unimplemented). */
   service(): Partial<ServiceImpl<typeof AgentService>> {
@@ -71,7 +75,10 @@ export class BoundaryLogStats {
 
   /** What arrived since the last call, and starts counting afresh. */
   take(): BoundaryLogSecond {
-    const second = { at: Date.now(), logs: this.logs, calls: this.calls, latencyMs: Object.fromEntries(this.latency) };
+    const loop = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(loop, this.loop).utilization;
+    this.loop = loop;
+    const second = { at: Date.now(), logs: this.logs, calls: this.calls, latencyMs: Object.fromEntries(this.latency), busy };
     this.logs = 0;
     this.calls = 0;
     this.latency = new Map();

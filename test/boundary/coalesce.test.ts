@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
-import { CallBuilder, cutCall, firstCall, MAX_CALL_BYTES } from "../../src/boundary/coalesce.js";
+import { CallBuilder, cutCall, firstCall, MAX_CALL_BATCHES, MAX_CALL_BYTES } from "../../src/boundary/coalesce.js";
 import { decodeLogBatch, decodeLogs, logBatchOf } from "../../src/boundary/log-batch.js";
 import { logsRequest } from "./harness.js";
 
@@ -119,5 +119,14 @@ describe("coalescing a connection's queued batches into one call", () => {
     assert.deepEqual([urls(c).length, urls(d).length], [4, 5]);
     assert.equal(cutCall(c, 1 << 20), undefined);
     assert.equal(cutCall(call, 10), undefined);
+  });
+
+  test("a call joins at most MAX_CALL_BATCHES batches, however small they are", () => {
+    const tiny = Array.from({ length: MAX_CALL_BATCHES + 10 }, () => decodeLogBatch(Uint8Array.of(0x0a, 0x00)));
+    const { call, taken } = firstCall(tiny);
+    assert.equal(taken, MAX_CALL_BATCHES);
+    assert.equal(call.logCount, MAX_CALL_BATCHES);
+    assert.equal(fromBinary(ReportBoundaryLogsRequestSchema, call.bytes).logs.length, MAX_CALL_BATCHES);
+    assert.equal(firstCall(tiny.slice(taken)).taken, 10);
   });
 });

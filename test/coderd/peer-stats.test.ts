@@ -67,7 +67,18 @@ describe("the benchmark peer's boundary log stats over dRPC", () => {
     assert.equal(late.length, 3, "the untimed log has no latency");
     late.sort((a, b) => a - b);
     for (const [i, want] of [3_000, 3_000, 60_000].entries()) assert.ok(late[i]! >= want && late[i]! <= want + elapsed + 1, `latency ${late[i]} for a log ${want} ms old`);
+    assert.ok(second.busy >= 0 && second.busy <= 1, `busy share ${second.busy}`);
     assert.equal(stats.take().logs, 0, "take starts counting afresh");
+  });
+
+  test("tells how busy its event loop was since the last take", async () => {
+    stats.take();
+    const until = Date.now() + 60;
+    while (Date.now() < until);
+    await new Promise((r) => setTimeout(r, 60));
+    const { busy } = stats.take();
+    // About half: 60 ms of work, then 60 ms of waiting; generous bounds for a slow machine.
+    assert.ok(busy > 0.2 && busy < 0.95, `busy share ${busy}`);
   });
 
   test("refuses request bytes that are not a ReportBoundaryLogsRequest and counts nothing of them", async () => {
