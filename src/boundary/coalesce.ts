@@ -1,15 +1,22 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
+import { WS_MAX_MESSAGE } from "../coderd/websocket-stream.js";
 import { MAX_MESSAGE_SIZE } from "./codec.js";
 import { batchesIn, decodeLogs, type LogBatch } from "./log-batch.js";
 
 /**
- * Largest request one coalesced ReportBoundaryLogs call carries: boundary's
- * own frame bound (codec.go MaxMessageSize), so no call is bigger than a
- * request boundary itself may send, and a coderd that takes boundary's
- * largest frame takes every call.
+ * Room a call needs on the coderd link besides its request: the yamux Data
+ * frame's header and the dRPC invoke (with the method name), message and
+ * close-send packets, about 70 bytes (agentd's own margin).
  */
-export const MAX_CALL_BYTES = MAX_MESSAGE_SIZE;
+const CALL_FRAMING_BYTES = 256;
+/**
+ * Largest request one coalesced ReportBoundaryLogs call carries: within
+ * boundary's own frame bound (codec.go MaxMessageSize), so no call is bigger
+ * than a request boundary itself may send, and small enough that a full
+ * call leaves as one WebSocket message (WS_MAX_MESSAGE) on the coderd link.
+ */
+export const MAX_CALL_BYTES = Math.min(MAX_MESSAGE_SIZE, WS_MAX_MESSAGE - CALL_FRAMING_BYTES);
 /**
  * Received batches one call joins at most (agentd's own bound): room for
  * boundary's 10-log frames of any usual size, while the call's record of
@@ -18,6 +25,8 @@ export const MAX_CALL_BYTES = MAX_MESSAGE_SIZE;
 export const MAX_CALL_BATCHES = 256;
 /** LogBatch.parts takes three numbers a batch. */
 const PART_FIELDS = 3;
+/** Where a call's parts start in its buffer: after the largest request, 4-byte aligned. */
+const PARTS_AT = Math.ceil(MAX_CALL_BYTES / 4) * 4;
 
 /** True when two batches may share one call: the same session and confined process. */
 function sameSession(a: LogBatch, b: LogBatch): boolean {
@@ -113,11 +122,11 @@ export class CallBuilder {
     if (used + logs.length + tail.length > MAX_CALL_BYTES || this.joined >= MAX_CALL_BATCHES) return false;
     if (head !== undefined) {
       // One allocation holds the call's bytes and, after them, its parts: no object a batch.
-      const buffer = Buffer.allocUnsafeSlow(MAX_CALL_BYTES + MAX_CALL_BATCHES * PART_FIELDS * 4);
+      const buffer = Buffer.allocUnsafeSlow(PARTS_AT + MAX_CALL_BATCHES * PART_FIELDS * 4);
       buffer.set(head, 0);
       this.buffer = buffer;
       this.tail = tail;
-      this.parts = new Uint32Array(buffer.buffer, buffer.byteOffset + MAX_CALL_BYTES, MAX_CALL_BATCHES * PART_FIELDS);
+      this.parts = new Uint32Array(buffer.buffer, buffer.byteOffset + PARTS_AT, MAX_CALL_BATCHES * PART_FIELDS);
       this.part(head.length, first);
     }
     this.buffer!.set(logs, used);

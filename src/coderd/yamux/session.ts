@@ -33,12 +33,13 @@ export const MAX_UNACKED_OPENS = 256;
 export const MAX_INBOUND_STREAMS = 1024;
 /**
  * Queued frame bytes past which they are written at once rather than at the
- * end of the turn: one stream's whole send window (INITIAL_WINDOW), so bulk
- * data leaves in large writes (which the coderd link cuts into WebSocket
- * messages filled to WS_MAX_MESSAGE) while the small frames of a turn share
- * one write (agentd's choice).
+ * end of the turn: half a WebSocket message of the coderd link
+ * (WS_MAX_MESSAGE). Small frames (acknowledgements, window updates, a small
+ * call) gain from sharing the turn's one write; frames this large gain
+ * nothing from waiting, and the rest of a busy turn (reading boundary's
+ * sockets, say) would delay them (agentd's own bound).
  */
-const FLUSH_BYTES = INITIAL_WINDOW;
+const FLUSH_BYTES = 16 << 10;
 /**
  * Longest a FIN of a stream its owner has destroyed (a finished call) waits
  * for other frames to travel with, so a call's FIN leaves with the next
