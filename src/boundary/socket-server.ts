@@ -140,7 +140,13 @@ export class SocketServer {
     });
     socket.on("data", (chunk: Buffer) => {
       decoder.push(chunk);
-      this.readFrames(socket, decoder, connection);
+      try {
+        this.readFrames(socket, decoder, connection);
+      } catch (err) {
+        // A fault of agentd's own: it costs this connection (boundary dials again), never the daemon.
+        this.log.error({ err: errorText(err), connection }, "boundary connection failed; closed");
+        socket.destroy();
+      }
     });
   }
 
