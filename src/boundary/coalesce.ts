@@ -33,6 +33,11 @@ function sameSession(a: LogBatch, b: LogBatch): boolean {
   return a.sessionId === b.sessionId && a.confinedProcessName === b.confinedProcessName;
 }
 
+/** What stands for a joined call's first batch once its bytes are in the call's buffer. */
+const NO_BYTES = new Uint8Array(0);
+/** The parts of a builder with no joined call. */
+const NO_PARTS = new Uint32Array(0);
+
 /** The last session fields encoded: one connection's calls all carry the same. */
 let lastTail: { sessionId: string; confinedProcessName: string; bytes: Uint8Array } | undefined;
 
@@ -71,11 +76,15 @@ function logsBytes(batch: LogBatch, tail: Uint8Array): Uint8Array {
  * large buffers instead of one small object per received batch, which a
  * flood would keep alive across the young generation's collections.
  *
- * A lone batch is kept as it is (not copied) and taken as it is.
+ * A lone batch is kept as it is (not copied) and taken as it is, until
+ * `own` copies it for a call that waits; once a second batch joins, no
+ * batch's bytes are kept (they may be a view of a socket's chunk).
  */
 export class CallBuilder {
-  /** The call's first batch; undefined while empty. */
+  /** The call's first batch (without its bytes once a second batch joined); undefined while empty. */
   private first: LogBatch | undefined;
+  /** The lone first batch's bytes are a copy of the builder's own. */
+  private owned = false;
   /** The log bytes once a second batch joined; undefined before. */
   private buffer: Buffer | undefined;
   private used = 0;
@@ -85,7 +94,7 @@ export class CallBuilder {
   /** Batches joined, each with its part. */
   private joined = 0;
   /** LogBatch.parts of the call, kept after its bytes in `buffer`. */
-  private parts: Uint32Array = new Uint32Array(0);
+  private parts: Uint32Array = NO_PARTS;
 
   /** True when no batch has been added since the last take. */
   get empty(): boolean {
@@ -109,6 +118,7 @@ export class CallBuilder {
     const first = this.first;
     if (first === undefined) {
       this.first = batch;
+      this.owned = false;
       this.logCount = batch.logCount;
       this.batches = batchesIn(batch);
       this.joined = 0;
@@ -128,6 +138,8 @@ export class CallBuilder {
       this.tail = tail;
       this.parts = new Uint32Array(buffer.buffer, buffer.byteOffset + PARTS_AT, MAX_CALL_BATCHES * PART_FIELDS);
       this.part(head.length, first);
+      // Its bytes are in the buffer now: a view of a socket's chunk would keep the whole chunk alive.
+      this.first = { sessionId: first.sessionId, confinedProcessName: first.confinedProcessName, bytes: NO_BYTES, logCount: 0, logsEnd: 0 };
     }
     this.buffer!.set(logs, used);
     this.used = used + logs.length;
@@ -146,29 +158,58 @@ export class CallBuilder {
   }
 
   /**
+   * Copies a lone batch's bytes, once: the call is to wait (for a call slot,
+   * or behind its lane's call in flight), and they may be a view of a socket
+   * chunk, which a waiting call must not keep alive.
+   */
+  own(): void {
+    const first = this.first;
+    if (first === undefined || this.buffer !== undefined || this.owned) return;
+    this.first = { ...first, bytes: Uint8Array.prototype.slice.call(first.bytes) };
+    this.owned = true;
+  }
+
+  /**
    * The call built so far (undefined when empty); the builder is empty
    * after. With `keep` (the call waits in a queue), a lone batch's bytes
-   * are copied: they may be a view of a socket chunk, which a queued call
-   * must not keep alive.
+   * are copied (see `own`), and a joined call that fills little of its
+   * buffer (closed early: another session's batch followed) is copied into
+   * one of its size, so a queue's memory stays near the bytes it counts.
    */
   take(keep = false): LogBatch | undefined {
+    if (keep) this.own();
     const first = this.first;
     const buffer = this.buffer;
+    const parts = this.parts.subarray(0, this.joined * PART_FIELDS);
     this.first = undefined;
     this.buffer = undefined;
+    this.parts = NO_PARTS;
     if (first === undefined) return undefined;
-    if (buffer === undefined) return keep ? { ...first, bytes: Uint8Array.prototype.slice.call(first.bytes) } : first;
+    if (buffer === undefined) return first;
     buffer.set(this.tail, this.used);
+    const size = this.used + this.tail.length;
+    const small = keep && 2 * (size + parts.byteLength) < buffer.length;
+    const held = small ? ownCopy(buffer.subarray(0, size), parts) : { bytes: buffer.subarray(0, size), parts };
     return {
-      bytes: buffer.subarray(0, this.used + this.tail.length),
+      bytes: held.bytes,
       sessionId: first.sessionId,
       confinedProcessName: first.confinedProcessName,
       logCount: this.logCount,
       logsEnd: this.used,
       batches: this.batches,
-      parts: this.parts.subarray(0, this.joined * PART_FIELDS),
+      parts: held.parts,
     };
   }
+}
+
+/** `bytes` and `parts` copied into one allocation of their size, the parts after the bytes (4-byte aligned). */
+function ownCopy(bytes: Uint8Array, parts: Uint32Array): { bytes: Buffer; parts: Uint32Array } {
+  const at = Math.ceil(bytes.length / 4) * 4;
+  const buffer = Buffer.allocUnsafeSlow(at + parts.byteLength);
+  buffer.set(bytes, 0);
+  const copied = new Uint32Array(buffer.buffer, buffer.byteOffset + at, parts.length);
+  copied.set(parts);
+  return { bytes: buffer.subarray(0, bytes.length), parts: copied };
 }
 
 /**

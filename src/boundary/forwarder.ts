@@ -249,6 +249,8 @@ export class Forwarder {
       this.flow!.pause(connection);
     }
     this.pump();
+    // What did not go at once waits: it must not keep the socket's chunk alive.
+    lane?.building.own();
     this.notify();
   }
 

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ReportBoundaryLogsRequestSchema } from "../../gen/coder/agent/v2/agent_pb.js";
 import { CallBuilder, cutCall, firstCall, MAX_CALL_BATCHES, MAX_CALL_BYTES } from "../../src/boundary/coalesce.js";
@@ -86,6 +88,54 @@ describe("coalescing a connection's queued batches into one call", () => {
     const kept = builder.take(true)!;
     assert.notEqual(kept.bytes.buffer, lone.bytes.buffer);
     assert.deepEqual(Buffer.from(kept.bytes), Buffer.from(lone.bytes));
+  });
+
+  test("a call waiting to be sent keeps no socket chunk alive: not once batches joined, not once a lone batch is owned", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    /** Adds `n` batches read as views of one 64 KiB chunk, as the socket reader hands them on; the chunk's buffer, weakly. */
+    const readInto = (builder: CallBuilder, n: number): WeakRef<ArrayBuffer> => {
+      const chunk = Buffer.alloc(64 << 10);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const bytes = toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, logsRequest(`r${i}`)));
+        chunk.set(bytes, at);
+        builder.add(decodeLogBatch(chunk.subarray(at, at + bytes.length)));
+        at += bytes.length;
+      }
+      // The scanner holds the last bytes it walked until the next frame: walk another.
+      received("next");
+      return new WeakRef(chunk.buffer);
+    };
+    const collected = async (chunk: WeakRef<ArrayBuffer>) => {
+      await new Promise((r) => setTimeout(r, 1));
+      gc();
+      return chunk.deref() === undefined;
+    };
+    const joined = new CallBuilder();
+    assert.ok(await collected(readInto(joined, 2)), "a joined call holds the first batch's chunk");
+    assert.equal(joined.take()!.logCount, 2);
+    const lone = new CallBuilder();
+    const chunk = readInto(lone, 1);
+    lone.own();
+    assert.ok(await collected(chunk), "an owned lone batch holds its chunk");
+    assert.equal(fromBinary(ReportBoundaryLogsRequestSchema, lone.take()!.bytes).logs.length, 1);
+  });
+
+  test("a joined call closed early (another session followed) is kept in a buffer of about its size", () => {
+    const builder = new CallBuilder();
+    builder.add(received("a", 1));
+    builder.add(received("b", 1));
+    const kept = builder.take(true)!;
+    const held = kept.bytes.buffer.byteLength;
+    assert.ok(held < 4 * kept.bytes.length, `a call of ${kept.bytes.length} bytes holds ${held}`);
+    // It can still be cut between its batches.
+    const [a, b] = cutCall(kept, kept.bytes.length - 1)!;
+    assert.deepEqual([a.logCount, b.logCount, a.batches, b.batches], [1, 1, 1, 1]);
+    // A full call holds little more than its bytes.
+    while (builder.add(received("full"))) continue;
+    const full = builder.take(true)!;
+    assert.ok(full.bytes.buffer.byteLength < 2 * full.bytes.length);
   });
 
   test("add refuses, changing nothing, a batch of another session or one the call has no room for", () => {

@@ -1,15 +1,23 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, describe, test } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { Registry } from "prom-client";
 import {
   ReportBoundaryLogsRequestSchema,
   ReportBoundaryLogsResponseSchema,
 } from "../../gen/coder/agent/v2/agent_pb.js";
-import { Forwarder, LOG_BUFFER_SIZE, MAX_LANES_IN_FLIGHT, type BoundaryLogsClient } from "../../src/boundary/forwarder.js";
-import { logBatchOf, type LogBatch } from "../../src/boundary/log-batch.js";
+import {
+  Forwarder,
+  LANE_PAUSE_BYTES,
+  LOG_BUFFER_SIZE,
+  MAX_LANES_IN_FLIGHT,
+  type BoundaryLogsClient,
+} from "../../src/boundary/forwarder.js";
+import { decodeLogBatch, logBatchOf, type LogBatch } from "../../src/boundary/log-batch.js";
 import { BoundaryMetrics } from "../../src/boundary/metrics.js";
 import { Spool } from "../../src/boundary/spool.js";
 import { tempDir } from "../helpers/agentd.js";
@@ -250,5 +258,44 @@ describe("forwarder lanes", () => {
     assert.equal(most, MAX_LANES_IN_FLIGHT);
     await forwarder.shutdown(1000);
     spool.close();
+  });
+
+  test("a connection whose session changes every other batch is paused before its queue holds much more than the pause mark", async () => {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as () => void;
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const hanging: BoundaryLogsClient = {
+      async reportBoundaryLogs() {
+        await held;
+        return create(ReportBoundaryLogsResponseSchema);
+      },
+    };
+    let paused = false;
+    const forwarder = new Forwarder({
+      client: hanging,
+      metrics: new BoundaryMetrics(new Registry(), () => ({ batches: 0, bytes: 0, oldestAgeSeconds: 0 })),
+      spool: undefined,
+      log: silentLog,
+      flow: { pause: () => (paused = true), resume: () => (paused = false) },
+    });
+    const frames = ["a", "b"].map((sessionId) =>
+      toBinary(ReportBoundaryLogsRequestSchema, create(ReportBoundaryLogsRequestSchema, { sessionId, logs: [{ allowed: true }] })),
+    );
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    let n = 0;
+    // Two batches of one session, then two of the other: every call closes with two small batches joined.
+    for (; !paused && n < 1_000_000; n++) forwarder.enqueue(decodeLogBatch(Buffer.from(frames[(n >> 1) & 1]!)), 1);
+    // Buffers collected are counted out only after a turn.
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+    gc();
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(paused, `not paused after ${n} batches`);
+    // Counted as LANE_PAUSE_BYTES of calls; each call's record of its two batches comes on top.
+    assert.ok(grown < 16 * LANE_PAUSE_BYTES, `the paused connection's queue holds ${(grown / 2 ** 20).toFixed(1)} MiB`);
+    release();
+    await forwarder.shutdown(1000);
   });
 });
