@@ -120,6 +120,9 @@ describe("a coderd that closes the link on a WebSocket message over its read lim
         Array.from({ length: 10 }, (_, i) => `https://example.com/big/${i}`),
       );
 
+      const forwarded = () => metric(link.registry, "agent_boundary_log_proxy_batches_forwarded_total");
+      await waitUntil(async () => (await forwarded()) === 1, "the split frame counted once, as forwarded");
+
       await write(socket, encodeLogsFrame(paddedRequest("huge", limit + 4096)));
       await waitUntil(
         async () => (await metric(link.registry, "agent_boundary_log_proxy_logs_dropped_total", { reason: "undeliverable" })) === 1,
@@ -132,6 +135,8 @@ describe("a coderd that closes the link on a WebSocket message over its read lim
       await waitUntil(() => delivered(peer).length === 13, "later batches");
       assert.deepEqual(delivered(peer).slice(10), [0, 1, 2].map((i) => `https://example.com/after${i}/0`));
       assert.equal(peer.requests.length, dials, "no more reconnects once the log was dropped");
+      assert.equal(await metric(link.registry, "agent_boundary_log_proxy_batches_dropped_total", { reason: "undeliverable" }), 1);
+      await waitUntil(async () => (await forwarded()) === 4, "every other frame counted as forwarded");
       assert.equal(await metric(link.registry, "agentd_boundary_spool_batches"), 0);
       socket.destroy();
     } finally {
