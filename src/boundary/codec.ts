@@ -82,7 +82,6 @@ export function encodeStatusFrame(status: MessageInitShape<typeof BoundaryStatus
   return encodeFrame(TAG_V2, toBinary(BoundaryMessageSchema, envelope));
 }
 
-
 /** Reads the length after the envelope's tag: one walker and one walk serve every frame (the walk is synchronous). */
 const envelope = new WireWalker(new Uint8Array(0));
 let envelopeEnd = -1;

@@ -445,8 +445,7 @@ export class Forwarder {
     const piece = split?.id === head.id ? split : undefined;
     const logs = head.batch.logCount;
     const { call: batch, taken } = piece ? { call: pieceOf(head.batch, piece), taken: 1 } : firstCall(batches.map((b) => b.batch));
-    const received = piece ? 0 : batches.slice(0, taken).reduce((n, b) => n + batchesIn(b.batch), 0);
-    const { outcome, error } = await this.send(batch, received);
+    const { outcome, error } = await this.send(batch, piece ? 0 : batchesIn(batch));
     if (outcome === "retry") {
       this.strike(lane, head, piece, batch.logCount, error);
       const now = this.splits.get(lane);
@@ -628,7 +627,7 @@ function pieceOf(batch: LogBatch, piece: Split): LogBatch {
   );
 }
 
-/** Wire bytes a lane holds: its closed calls and the one being built. */
+/** Memory a lane counts toward its pause mark: its closed calls (heldBytes) and the wire bytes of the one being built. */
 function laneBytes(lane: Lane): number {
   return lane.callBytes + lane.building.size;
 }

@@ -115,7 +115,7 @@ export class BoundaryProxy implements Part {
     await this.server.close();
     await this.forwarder?.shutdown(FLUSH_TIMEOUT_MS);
     this.forwarder = undefined;
-    const spooled = this.spool?.stats().batches ?? 0;
+    const spooled = this.spool?.receivedBatches ?? 0;
     this.spool?.close();
     this.spool = undefined;
     if (spooled > 0) this.opts.log.info({ batches: spooled }, "boundary log batches kept in the spool");
@@ -127,7 +127,7 @@ export class BoundaryProxy implements Part {
       const spool = Spool.recoverInDataDir(this.opts.dataDir, this.opts.spoolMaxBytes, this.opts.clock, (file, err) =>
         this.opts.log.error({ file, err: errorText(err) }, "boundary spool was unreadable; moved aside, starting empty"),
       );
-      if (spool.batches > 0) this.opts.log.info({ batches: spool.stats().batches }, "boundary spool holds undelivered batches");
+      if (spool.batches > 0) this.opts.log.info({ batches: spool.receivedBatches }, "boundary spool holds undelivered batches");
       return spool;
     } catch (err) {
       this.opts.log.error({ err: errorText(err) }, "boundary spool unavailable; overflow and failed forwards are dropped");

@@ -177,6 +177,11 @@ export class Spool {
     }
   }
 
+  /** Received batches the rows carry (what the spool gauge and log lines count). */
+  get receivedBatches(): number {
+    return this.received;
+  }
+
   /** Bytes the spool may still take. */
   get room(): number {
     return Math.max(0, this.maxBytes - this.size);
