@@ -196,11 +196,11 @@ interface Agentd {
 
 /** The peer in its own process; its per-second lines are collected. */
 async function startPeer(): Promise<{ proc: ChildProcess; url: string; seconds: BoundaryLogSecond[] }> {
-  const proc = spawn(
-    process.execPath,
-    [...nodeArgs("PEER"), AGENTD_BIN, "coderd-peer", "--http-addr", "127.0.0.1:0", "--token", "t", "--boundary-stats"],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
+  // As installed too (it is an agentd command), so the peer's garbage collection competes no more for the cores than agentd's.
+  const args = ["coderd-peer", "--http-addr", "127.0.0.1:0", "--token", "t", "--boundary-stats"];
+  const extra = nodeArgs("PEER");
+  const [command, argv] = extra.length > 0 ? [process.execPath, [...extra, AGENTD_BIN, ...args]] : [AGENTD_BIN, args];
+  const proc = spawn(command, argv, { stdio: ["ignore", "pipe", "inherit"] });
   const seconds: BoundaryLogSecond[] = [];
   let pending = "";
   const url = await new Promise<string>((resolve, reject) => {

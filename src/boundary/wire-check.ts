@@ -13,15 +13,22 @@ const MAX_VARINT32_BYTES = 5;
 /** Nesting left to the full decoder beyond this (protobuf-es's own limit is 100; these schemas nest 3 deep). */
 const MAX_DEPTH = 32;
 
-/** What the bytes of one known field must be. */
+/**
+ * What the bytes of one known field must be. Every rule has every property,
+ * so the walk reads them all through one object shape.
+ */
 interface Rule {
   wireType: number;
   /** The nested message a LEN field holds. */
-  message?: DescMessage;
+  message: DescMessage | undefined;
   /** The rules of `message`, once looked up. */
-  nested?: Rules;
+  nested: Rules | undefined;
   /** A LEN field holding text that must be valid UTF-8. */
-  utf8?: boolean;
+  utf8: boolean;
+}
+
+function rule(wireType: number, message?: DescMessage, utf8 = false): Rule {
+  return { wireType, message, nested: undefined, utf8 };
 }
 
 /**
@@ -67,15 +74,15 @@ function scalarWireType(scalar: ScalarType): number {
 function fieldRule(field: DescField): Rule | null {
   switch (field.fieldKind) {
     case "scalar":
-      return { wireType: scalarWireType(field.scalar), utf8: field.scalar === ScalarType.STRING };
+      return rule(scalarWireType(field.scalar), undefined, field.scalar === ScalarType.STRING);
     case "enum":
-      return { wireType: VARINT };
+      return rule(VARINT);
     case "message":
-      return field.delimitedEncoding ? null : { wireType: LEN, message: field.message };
+      return field.delimitedEncoding ? null : rule(LEN, field.message);
     case "list":
-      if (field.listKind === "message") return field.delimitedEncoding ? null : { wireType: LEN, message: field.message };
-      if (field.listKind === "enum") return { wireType: VARINT };
-      return { wireType: scalarWireType(field.scalar), utf8: field.scalar === ScalarType.STRING };
+      if (field.listKind === "message") return field.delimitedEncoding ? null : rule(LEN, field.message);
+      if (field.listKind === "enum") return rule(VARINT);
+      return rule(scalarWireType(field.scalar), undefined, field.scalar === ScalarType.STRING);
     default:
       return null;
   }
@@ -90,13 +97,6 @@ export function rulesOf(schema: DescMessage): Rules {
     rulesBySchema.set(schema, rules);
   }
   return rules;
-}
-
-/** True when `bytes[start, end)` is valid UTF-8; plain ASCII is checked without a native call. */
-function utf8(bytes: Uint8Array, start: number, end: number): boolean {
-  let any = 0;
-  for (let i = start; i < end; i++) any |= bytes[i]!;
-  return any < 0x80 || isUtf8(bytes.subarray(start, end));
 }
 
 /**
@@ -181,24 +181,69 @@ export class WireWalker {
     this.pos += n;
   }
 
-  /** Passes one field's value (its tag read) of a message with `rules`, checked by the field's kind. */
+  /**
+   * Passes one field's value (its tag read) of a message with `rules`,
+   * checked by the field's kind. The position is kept in a local while the
+   * value's own bytes are read: this runs for every field of every log.
+   */
   field(rules: Rules, tag: number, end: number, depth: number): void {
     const wireType = tag & 7;
     const fieldNo = tag >>> 3;
     const rule = fieldNo < rules.length ? rules[fieldNo] : undefined;
-    if (rule === undefined) return this.skip(wireType, end);
-    if (rule === null || rule.wireType !== wireType) throw NOT_PLAIN;
-    if (wireType !== LEN) return this.skip(wireType, end);
-    const fieldEnd = this.length(end);
-    if (rule.message) this.message((rule.nested ??= rulesOf(rule.message)), fieldEnd, depth + 1);
-    else if (rule.utf8 && !utf8(this.bytes, this.pos, fieldEnd)) throw NOT_PLAIN;
+    if (rule === null || (rule !== undefined && rule.wireType !== wireType)) throw NOT_PLAIN;
+    const bytes = this.bytes;
+    let pos = this.pos;
+    if (wireType === VARINT) {
+      for (let i = 0; ; i++) {
+        if (i === MAX_VARINT_BYTES || pos >= end) throw NOT_PLAIN;
+        const b = bytes[pos++]!;
+        // The tenth byte carries bit 63 only: more overflows 64 bits, which Go refuses and protobuf-es would not.
+        if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new InvalidWire();
+        if (b < 0x80) break;
+      }
+      this.pos = pos;
+      return;
+    }
+    if (wireType !== LEN) {
+      const n = wireType === I64 ? 8 : 4;
+      if (end - pos < n) throw NOT_PLAIN;
+      this.pos = pos + n;
+      return;
+    }
+    let length: number;
+    if (pos < end && bytes[pos]! < 0x80) length = bytes[pos++]!;
+    else {
+      length = this.uint32(end);
+      pos = this.pos;
+    }
+    if (length > end - pos) throw NOT_PLAIN;
+    const fieldEnd = pos + length;
+    if (rule !== undefined) {
+      if (rule.message !== undefined) {
+        this.pos = pos;
+        this.message((rule.nested ??= rulesOf(rule.message)), fieldEnd, depth + 1);
+      } else if (rule.utf8) {
+        let any = 0;
+        for (let i = pos; i < fieldEnd; i++) any |= bytes[i]!;
+        // Plain ASCII is checked without a native call.
+        if (any >= 0x80 && !isUtf8(bytes.subarray(pos, fieldEnd))) throw NOT_PLAIN;
+      }
+    }
     this.pos = fieldEnd;
   }
 
   /** Passes the fields of a message with `rules` that fill the bytes up to `end` exactly. */
   message(rules: Rules, end: number, depth: number): void {
     if (depth > MAX_DEPTH) throw NOT_PLAIN;
-    while (this.pos < end) this.field(rules, this.tag(end), end, depth);
+    const bytes = this.bytes;
+    while (this.pos < end) {
+      const b = bytes[this.pos]!;
+      // One-byte tags (fields 1 to 15) are read here; longer ones by tag().
+      if (b >= 8 && b < 0x80 && (b & 7) !== 3 && (b & 7) !== 4 && (b & 7) <= I32) {
+        this.pos++;
+        this.field(rules, b, end, depth);
+      } else this.field(rules, this.tag(end), end, depth);
+    }
   }
 }
 

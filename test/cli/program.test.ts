@@ -40,11 +40,12 @@ describe("bin/agentd run as a program (as installed)", () => {
     assert.ok(res.stderr.includes(addr), res.stderr);
   });
 
-  it("starts the daemon's node with the young-generation cap it is measured with", async () => {
+  it("starts the daemon's node with the garbage-collector flags it is measured with", async () => {
     const agentd = await startAgentd({ asProgram: true });
     daemons.push(agentd);
     const argv = fs.readFileSync(`/proc/${agentd.proc.pid}/cmdline`, "utf8").split("\0");
     assert.ok(argv.includes("--max-semi-space-size=1"), argv.join(" "));
+    assert.ok(argv.includes("--single-threaded-gc"), argv.join(" "));
     assert.equal((await fetch(`${agentd.url}/healthz`)).status, 200);
   });
 });
