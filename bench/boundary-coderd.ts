@@ -10,7 +10,10 @@
  * from /proc. The goals are absolute rates and latencies; the ratio lines
  * are delivered/offered in the same run (what the peer counted against what
  * the clients handed to their sockets), plus the flood's slowest second
- * against the sustained rate. There is no read-and-discard baseline: a
+ * against the sustained rate. A reference child times a fixed piece of
+ * agentd's frame decoding four times a second through the sustained and
+ * flood phases, so a second in which the machine itself ran slow shows as
+ * such. There is no read-and-discard baseline: a
  * server that only reads the clients' sockets takes ~10M logs/s on this
  * machine, so a ratio against it says nothing about the link to coderd.
  * Needs `make build`. Run: node --import tsx bench/boundary-coderd.ts
@@ -22,7 +25,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { encodeLogsFrame } from "../src/boundary/codec.js";
+import { decodeFrameMessage, encodeLogsFrame, FrameDecoder } from "../src/boundary/codec.js";
 import type { BoundaryLogSecond } from "../src/coderd/peer-stats.js";
 
 const AGENTD_BIN = fileURLToPath(new URL("../bin/agentd", import.meta.url));
@@ -41,6 +44,9 @@ const PACED_LOGS_PER_SECOND = 10_000;
 const PACE_TICK_MS = 10;
 /** Pause between phases, so one phase's tail does not count in the next. */
 const SETTLE_MS = 2_000;
+/** How often the machine reference times its fixed work, and how many passes over its chunk of frames each time (~2–4 ms here). */
+const REFERENCE_EVERY_MS = 250;
+const REFERENCE_PASSES = 40;
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
 const GOAL_SUSTAINED = 50_000;
@@ -122,6 +128,57 @@ async function paced(socket: string, ms: number, rate: number): Promise<number> 
     }),
   );
   return counts.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Child mode `reference`: the machine's own speed, second by second. Every
+ * REFERENCE_EVERY_MS it times a fixed piece of agentd's hot path (its frame
+ * decoder and request scan over one chunk of 64 frames) and prints, at the
+ * end, each timing as [ms since the epoch, ns per frame]. On a shared VM the
+ * same work can take twice as long from one second to the next; this tells
+ * such a second from one where agentd fell behind for its own reasons.
+ */
+async function reference(ms: number): Promise<void> {
+  const chunk = Buffer.concat(Array.from({ length: 64 }, (_, n) => frame("reference", n, true)));
+  let logs = 0;
+  const pass = () => {
+    const decoder = new FrameDecoder();
+    decoder.push(chunk);
+    for (let f = decoder.next(); f; f = decoder.next()) {
+      const message = decodeFrameMessage(f);
+      if (message.kind === "logs") logs += message.batch.logCount;
+    }
+  };
+  for (let i = 0; i < 20 * REFERENCE_PASSES; i++) pass(); // JIT warm-up
+  const samples: [number, number][] = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // CPU time, not wall time: a timing that the scheduler cut short to run agentd or the peer would measure the sharing, not the machine.
+    const start = process.cpuUsage();
+    for (let i = 0; i < REFERENCE_PASSES; i++) pass();
+    const used = process.cpuUsage(start);
+    samples.push([Date.now(), ((used.user + used.system) * 1000) / (64 * REFERENCE_PASSES)]);
+    await new Promise((r) => setTimeout(r, REFERENCE_EVERY_MS));
+  }
+  if (logs === 0) throw new Error("reference decoded no logs");
+  process.stdout.write(JSON.stringify(samples) + "\n");
+}
+
+/** Starts the reference child; `done` resolves with its timings. */
+function startReference(ms: number): { done: Promise<[number, number][]> } {
+  const child = spawn(process.execPath, ["--import", "tsx", self, "reference", "", String(ms)], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+  const done = new Promise<[number, number][]>((resolve, reject) =>
+    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim()) as [number, number][]) : reject(new Error(`reference exited ${code}`)))),
+  );
+  return { done };
+}
+
+/** The median of `values` (NaN when empty). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[sorted.length >> 1]!;
 }
 
 /** What a client child did: logs written, and when it started and stopped writing (ms since the epoch). */
@@ -355,9 +412,10 @@ async function main(): Promise<void> {
       const rates = got.map((s) => s.logs);
       const peerBusy = got.map((s) => `${Math.round(100 * s.busy)}%`);
       const delivered = within(seconds, written.start, Date.now()).reduce((n, s) => n + s.logs, 0);
-      return { sent, delivered, rates, cpuPerLog: cpu / Math.max(1, delivered), cpuSeconds, peerBusy };
+      return { sent, delivered, rates, ends: got.map((s) => s.at), cpuPerLog: cpu / Math.max(1, delivered), cpuSeconds, peerBusy };
     };
     const sampler = memorySampler(agentd.url, 500);
+    const machine = startReference(WARMUP_MS + SUSTAINED_MS + FLOOD_MS + 2 * SETTLE_MS + 2_000);
     const peerBefore = usage(peer.proc.pid!).cpuSeconds;
     // A daemon runs for hours: the rates compared are those of a warmed-up one (its first seconds are the cold phase's line).
     await maxPhase(WARMUP_MS, SETTLE_MS);
@@ -368,6 +426,11 @@ async function main(): Promise<void> {
     const floodPhase = await maxPhase(FLOOD_MS, 0);
     const peak = usage(pid);
     const peakSample = sampler.stop();
+    const timings = await machine.done;
+    // The reference's speed over the second that ended at `at` (ns per frame; NaN without a timing).
+    const refNs = (at: number) => median(timings.filter(([t]) => t > at - 1000 && t <= at).map(([, ns]) => ns));
+    const refSustained = median(sustained.ends.map(refNs).filter((ns) => !Number.isNaN(ns)));
+    const refFlood = floodPhase.ends.map((at) => refSustained / refNs(at));
     const after = await pacedPhase();
     // The backlog is gone from the first second whose own p99 is within the goal.
     const clearAt = after.got.findIndex((s) => (quantile([s], 0.99) ?? 0) <= GOAL_P99_AFTER_FLOOD_MS);
@@ -385,6 +448,14 @@ async function main(): Promise<void> {
       `flood ${FLOOD_MS / 1000} s: per-second delivery ${floodPhase.rates.join(", ")}; minimum ${r(minFlood)} logs/s = ${(minFlood / sustainedRate).toFixed(2)} of sustained (goal ≥ ${GOAL_FLOOD_RATIO})`,
     );
     console.log(`flood per-second CPU, agentd/peer (cores; the first is ramp-up): ${floodPhase.cpuSeconds.join(", ")}`);
+    console.log(
+      `machine reference (a fixed piece of agentd's frame decoding, timed ${1000 / REFERENCE_EVERY_MS} times a second in its own process): its speed each flood second as a share of its speed in the sustained phase: ${refFlood.map((x) => (Number.isNaN(x) ? "-" : x.toFixed(2))).join(", ")}`,
+    );
+    // Each flood second's delivery over what the machine could do that second, against sustained: informational, the goal is the line above.
+    const perMachine = floodPhase.rates.map((rate, i) => rate / sustainedRate / refFlood[i]!).filter((x) => !Number.isNaN(x));
+    console.log(
+      `flood minimum per machine speed (each second's delivery / sustained, divided by the reference's speed that second; informational): ${perMachine.length > 0 ? Math.min(...perMachine).toFixed(2) : "n/a"}`,
+    );
     // Well under 100%, the peer waited for agentd: agentd set the pace, not the peer.
     console.log(`flood per-second busy share of the peer's event loop: ${floodPhase.peerBusy.join(", ")}`);
     console.log(
@@ -420,4 +491,5 @@ async function main(): Promise<void> {
 const [mode, socket, ms, rate] = process.argv.slice(2);
 if (mode === "flood") await report(() => flood(socket!, Number(ms)));
 else if (mode === "paced") await report(() => paced(socket!, Number(ms), Number(rate)));
+else if (mode === "reference") await reference(Number(ms));
 else await main();
