@@ -99,6 +99,30 @@ export function rulesOf(schema: DescMessage): Rules {
   return rules;
 }
 
+/** True for a tag the walk covers: a field number from 1 and wire type VARINT, I64, LEN or I32. */
+function plainTag(tag: number): boolean {
+  const wireType = tag & 7;
+  return tag >= 8 && wireType !== 3 && wireType !== 4 && wireType <= I32;
+}
+
+/** Where the varint starting at `pos` ends, before `end`. */
+function varintEnd(bytes: Uint8Array, pos: number, end: number): number {
+  for (let i = 0; ; i++) {
+    if (i === MAX_VARINT_BYTES || pos >= end) throw NOT_PLAIN;
+    const b = bytes[pos++]!;
+    // The tenth byte carries bit 63 only: more overflows 64 bits, which Go refuses and protobuf-es would not.
+    if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new InvalidWire();
+    if (b < 0x80) return pos;
+  }
+}
+
+/** Where the I64 or I32 value starting at `pos` ends, before `end`. */
+function fixedEnd(wireType: number, pos: number, end: number): number {
+  const n = wireType === I64 ? 8 : 4;
+  if (end - pos < n) throw NOT_PLAIN;
+  return pos + n;
+}
+
 /**
  * A cursor over protobuf wire bytes that checks what it passes and throws
  * NOT_PLAIN at the first thing it does not cover, allocating nothing else.
@@ -142,8 +166,7 @@ export class WireWalker {
   /** A tag: returns field number * 8 + wire type; field 0 and wire types 3, 4, 6 and 7 are not covered. */
   tag(end: number): number {
     const tag = this.uint32(end);
-    const wireType = tag & 7;
-    if (tag < 8 || wireType === 3 || wireType === 4 || wireType > I32) throw NOT_PLAIN;
+    if (!plainTag(tag)) throw NOT_PLAIN;
     return tag;
   }
 
@@ -156,29 +179,9 @@ export class WireWalker {
 
   /** Passes the value of a field of `wireType`, ending before `end`. */
   skip(wireType: number, end: number): void {
-    switch (wireType) {
-      case VARINT:
-        for (let i = 0; ; i++) {
-          if (i === MAX_VARINT_BYTES || this.pos >= end) throw NOT_PLAIN;
-          const b = this.bytes[this.pos++]!;
-          // The tenth byte carries bit 63 only: more overflows 64 bits, which Go refuses and protobuf-es would not.
-          if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new InvalidWire();
-          if (b < 0x80) return;
-        }
-      case I64:
-        this.fixed(8, end);
-        return;
-      case I32:
-        this.fixed(4, end);
-        return;
-      default:
-        this.pos = this.length(end);
-    }
-  }
-
-  private fixed(n: number, end: number): void {
-    if (end - this.pos < n) throw NOT_PLAIN;
-    this.pos += n;
+    if (wireType === VARINT) this.pos = varintEnd(this.bytes, this.pos, end);
+    else if (wireType === LEN) this.pos = this.length(end);
+    else this.pos = fixedEnd(wireType, this.pos, end);
   }
 
   /**
@@ -193,21 +196,8 @@ export class WireWalker {
     if (rule === null || (rule !== undefined && rule.wireType !== wireType)) throw NOT_PLAIN;
     const bytes = this.bytes;
     let pos = this.pos;
-    if (wireType === VARINT) {
-      for (let i = 0; ; i++) {
-        if (i === MAX_VARINT_BYTES || pos >= end) throw NOT_PLAIN;
-        const b = bytes[pos++]!;
-        // The tenth byte carries bit 63 only: more overflows 64 bits, which Go refuses and protobuf-es would not.
-        if (i === MAX_VARINT_BYTES - 1 && b > 1) throw new InvalidWire();
-        if (b < 0x80) break;
-      }
-      this.pos = pos;
-      return;
-    }
     if (wireType !== LEN) {
-      const n = wireType === I64 ? 8 : 4;
-      if (end - pos < n) throw NOT_PLAIN;
-      this.pos = pos + n;
+      this.pos = wireType === VARINT ? varintEnd(bytes, pos, end) : fixedEnd(wireType, pos, end);
       return;
     }
     let length: number;
@@ -239,7 +229,7 @@ export class WireWalker {
     while (this.pos < end) {
       const b = bytes[this.pos]!;
       // One-byte tags (fields 1 to 15) are read here; longer ones by tag().
-      if (b >= 8 && b < 0x80 && (b & 7) !== 3 && (b & 7) !== 4 && (b & 7) <= I32) {
+      if (b < 0x80 && plainTag(b)) {
         this.pos++;
         this.field(rules, b, end, depth);
       } else this.field(rules, this.tag(end), end, depth);
