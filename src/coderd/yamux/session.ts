@@ -11,6 +11,7 @@ import {
   YamuxProtocolError,
   type Header,
 } from "./frame.js";
+import { WS_MAX_MESSAGE } from "../websocket-stream.js";
 import { Deadlines } from "./deadlines.js";
 import { YamuxCall, type SessionStream } from "./call.js";
 import { YamuxStream, type StreamLink } from "./stream.js";
@@ -39,7 +40,7 @@ export const MAX_INBOUND_STREAMS = 1024;
  * nothing from waiting, and the rest of a busy turn (reading boundary's
  * sockets, say) would delay them (agentd's own bound).
  */
-const FLUSH_BYTES = 16 << 10;
+const FLUSH_BYTES = Math.ceil(WS_MAX_MESSAGE / 2);
 /**
  * Longest a FIN of a stream its owner has destroyed (a finished call) waits
  * for other frames to travel with, so a call's FIN leaves with the next
