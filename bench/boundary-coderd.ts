@@ -164,15 +164,14 @@ async function reference(ms: number): Promise<void> {
   process.stdout.write(JSON.stringify(samples) + "\n");
 }
 
-/** Starts the reference child; `done` resolves with its timings. */
-function startReference(ms: number): { done: Promise<[number, number][]> } {
-  const child = spawn(process.execPath, ["--import", "tsx", self, "reference", "", String(ms)], { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
-  const done = new Promise<[number, number][]>((resolve, reject) =>
-    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim()) as [number, number][]) : reject(new Error(`reference exited ${code}`)))),
-  );
-  return { done };
+/** Runs this script as a child in `mode` and resolves with the JSON it prints. */
+function child<T>(mode: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ["--import", "tsx", self, mode, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    proc.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+    proc.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim()) as T) : reject(new Error(`${mode} child exited ${code}`))));
+  });
 }
 
 /** The median of `values` (NaN when empty). */
@@ -197,21 +196,19 @@ async function report(fn: () => Promise<number>): Promise<void> {
 
 /** Runs the client child and resolves with what it wrote. */
 function clients(mode: "flood" | "paced", socket: string, ms: number, rate = 0): Promise<Written> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", self, mode, socket, String(ms), String(rate)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
-    child.once("exit", (code) =>
-      code === 0 ? resolve(JSON.parse(out.trim()) as Written) : reject(new Error(`clients exited ${code}`)),
-    );
-  });
+  return child<Written>(mode, [socket, String(ms), String(rate)]);
 }
 
-/** Extra node flags for a child, e.g. BENCH_AGENTD_NODE_ARGS="--max-semi-space-size=1 --cpu-prof --cpu-prof-dir=/tmp/p" to profile it. */
-function nodeArgs(who: "AGENTD" | "PEER"): string[] {
-  return (process.env[`BENCH_${who}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
+/**
+ * The command and arguments that run `bin/agentd` with `args`: as installed,
+ * its launcher line starts node with the daemon's V8 flags. With
+ * BENCH_AGENTD_NODE_ARGS (or BENCH_PEER_NODE_ARGS for the peer), node is
+ * started here with those flags instead (add the launcher's to compare like
+ * with like), e.g. "--max-semi-space-size=1 --cpu-prof --cpu-prof-dir=/tmp/p" to profile it.
+ */
+function agentdCommand(who: "AGENTD" | "PEER", args: string[]): [string, string[]] {
+  const extra = (process.env[`BENCH_${who}_NODE_ARGS`] ?? "").split(" ").filter(Boolean);
+  return extra.length > 0 ? [process.execPath, [...extra, AGENTD_BIN, ...args]] : [AGENTD_BIN, args];
 }
 
 /** `bin/agentd serve --coder-url` with its sockets and data dir in `dir`; resolves once it has started. */
@@ -219,10 +216,7 @@ async function startAgentd(dir: string, coderUrl: string): Promise<Agentd> {
   const boundarySocket = path.join(dir, "boundary.sock");
   const args = ["serve", "--http-addr", "127.0.0.1:0", "--data-dir", path.join(dir, "data"), "--boundary-socket", boundarySocket];
   args.push("--agent-socket", path.join(dir, "agent.sock"), "--coder-url", coderUrl, "--token", "t");
-  // As installed: bin/agentd's launcher line starts node with the daemon's V8 flags. With
-  // BENCH_AGENTD_NODE_ARGS, node is started here with those flags instead (add the launcher's to compare like with like).
-  const extra = nodeArgs("AGENTD");
-  const [command, argv] = extra.length > 0 ? [process.execPath, [...extra, AGENTD_BIN, ...args]] : [AGENTD_BIN, args];
+  const [command, argv] = agentdCommand("AGENTD", args);
   const proc = spawn(command, argv, {
     env: { ...process.env, AGENTD_LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -254,9 +248,7 @@ interface Agentd {
 /** The peer in its own process; its per-second lines are collected. */
 async function startPeer(): Promise<{ proc: ChildProcess; url: string; seconds: BoundaryLogSecond[] }> {
   // As installed too (it is an agentd command), so the peer's garbage collection competes no more for the cores than agentd's.
-  const args = ["coderd-peer", "--http-addr", "127.0.0.1:0", "--token", "t", "--boundary-stats"];
-  const extra = nodeArgs("PEER");
-  const [command, argv] = extra.length > 0 ? [process.execPath, [...extra, AGENTD_BIN, ...args]] : [AGENTD_BIN, args];
+  const [command, argv] = agentdCommand("PEER", ["coderd-peer", "--http-addr", "127.0.0.1:0", "--token", "t", "--boundary-stats"]);
   const proc = spawn(command, argv, { stdio: ["ignore", "pipe", "inherit"] });
   const seconds: BoundaryLogSecond[] = [];
   let pending = "";
@@ -415,7 +407,8 @@ async function main(): Promise<void> {
       return { sent, delivered, rates, ends: got.map((s) => s.at), cpuPerLog: cpu / Math.max(1, delivered), cpuSeconds, peerBusy };
     };
     const sampler = memorySampler(agentd.url, 500);
-    const machine = startReference(WARMUP_MS + SUSTAINED_MS + FLOOD_MS + 2 * SETTLE_MS + 2_000);
+    const machine = child<[number, number][]>("reference", ["", String(WARMUP_MS + SUSTAINED_MS + FLOOD_MS + 2 * SETTLE_MS + 2_000)]);
+    machine.catch(() => undefined); // awaited after the flood; a failure then ends the run through the cleanup below
     const peerBefore = usage(peer.proc.pid!).cpuSeconds;
     // A daemon runs for hours: the rates compared are those of a warmed-up one (its first seconds are the cold phase's line).
     await maxPhase(WARMUP_MS, SETTLE_MS);
@@ -426,7 +419,7 @@ async function main(): Promise<void> {
     const floodPhase = await maxPhase(FLOOD_MS, 0);
     const peak = usage(pid);
     const peakSample = sampler.stop();
-    const timings = await machine.done;
+    const timings = await machine;
     // The reference's speed over the second that ended at `at` (ns per frame; NaN without a timing).
     const refNs = (at: number) => median(timings.filter(([t]) => t > at - 1000 && t <= at).map(([, ns]) => ns));
     const refSustained = median(sustained.ends.map(refNs).filter((ns) => !Number.isNaN(ns)));
